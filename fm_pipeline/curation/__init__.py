@@ -1,0 +1,1 @@
+"""Documents, readers, language ID, quality rules, safety and PII, dedup and mixing."""

@@ -1,0 +1,144 @@
+"""Atomic, size-bounded Parquet shard writing and streaming shard reading.
+
+A stage writes into a staging folder and swaps it into place only when complete, so a killed run never
+leaves a half-written shard where a later stage would read it. Files are written deterministically
+(fixed row-group layout, no timestamps), so reruns on the same input are byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
+DEFAULT_ROW_GROUP_BYTES = 8 * 1024 * 1024
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file under a temporary name in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write one Parquet file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_statistics=True)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces `final` whole, on failure it is removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex}")
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class ShardWriter:
+    """Writes `part-00000.parquet`, `part-00001.parquet`, ... of about `shard_bytes` of text each.
+
+    Rows are buffered only up to one row group (`row_group_bytes`), then appended to the open shard, so
+    memory is bounded by a row group whatever the shard size. Each shard is written under a temporary name
+    and renamed when complete.
+    """
+
+    def __init__(self, folder: Path, schema: pa.Schema, shard_bytes: int = DEFAULT_SHARD_BYTES,
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, prefix: str = "part") -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.schema = schema
+        self.shard_bytes = shard_bytes
+        self.row_group_bytes = min(row_group_bytes, shard_bytes)
+        self.rows: list[dict[str, Any]] = []
+        self.buffered_bytes = 0
+        self.shard_bytes_written = 0
+        self.shards: list[Path] = []
+        self.rows_written = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.buffered_bytes += len(row.get("text") or "") + 256
+        if self.buffered_bytes >= self.row_group_bytes:
+            self._flush_row_group()
+        if self.shard_bytes_written >= self.shard_bytes:
+            self._close_shard()
+
+    def _flush_row_group(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.folder / f".{self._name()}.{uuid.uuid4().hex}.tmp"
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd", write_statistics=True)
+        self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema), row_group_size=len(self.rows))
+        self.rows_written += len(self.rows)
+        self.shard_bytes_written += self.buffered_bytes
+        self.rows = []
+        self.buffered_bytes = 0
+
+    def _close_shard(self) -> None:
+        if self._writer is None or self._tmp is None:
+            return
+        self._writer.close()
+        path = self.folder / self._name()
+        os.replace(self._tmp, path)
+        self.shards.append(path)
+        self._writer, self._tmp = None, None
+        self.shard_bytes_written = 0
+
+    def _name(self) -> str:
+        return f"{self.prefix}-{len(self.shards):05d}.parquet"
+
+    def close(self) -> list[Path]:
+        self._flush_row_group()
+        self._close_shard()
+        return self.shards
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._writer is not None and self._tmp is not None:
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+
+
+def list_shards(folder: Path) -> list[Path]:
+    """The Parquet shards of a folder, in a stable order; staging and temporary files are never listed."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def iter_rows(paths: Iterable[Path], columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Stream rows from Parquet shards batch by batch, so memory is bounded by a batch, not the corpus."""
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=2048, columns=columns):
+            yield from batch.to_pylist()

@@ -1,0 +1,8 @@
+"""Partition definitions of the contract: sources for the raw and filtered corpus, domains for adaptation."""
+
+import dagster as dg
+
+from fm_pipeline.paths import DOMAINS, SOURCES
+
+source_partitions = dg.StaticPartitionsDefinition(list(SOURCES))
+domain_partitions = dg.StaticPartitionsDefinition(list(DOMAINS))

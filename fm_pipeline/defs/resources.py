@@ -1,0 +1,66 @@
+"""Resources: where the lake is, and MLflow tracking with exactly one run per asset or op execution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import mlflow
+
+from fm_pipeline import paths
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Paths under `$FM_PIPELINE_HOME/lake/<asset_key>/[<partition>/]` (or under `root` when set)."""
+
+    root: str | None = None
+
+    def path(self, asset_key: str, partition: str | None = None) -> Path:
+        base = Path(self.root) if self.root else paths.lake_root()
+        return base / asset_key / partition if partition else base / asset_key
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """Starts one MLflow run per asset/op execution and always ends it (FAILED when the step raises).
+
+    `dagster-mlflow` leaves runs RUNNING when used from assets; this resource owns the run's whole life.
+    """
+
+    tracking_uri: str | None = None
+    experiment: str = "fm-pipeline"
+
+    def resolved_uri(self) -> str:
+        return self.tracking_uri or paths.mlflow_tracking_uri()
+
+    def _experiment_id(self) -> str:
+        existing = mlflow.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            return existing.experiment_id
+        artifacts = None
+        if self.resolved_uri().startswith("sqlite:"):
+            root = paths.mlflow_artifact_root()
+            root.mkdir(parents=True, exist_ok=True)
+            artifacts = root.as_uri()
+        return mlflow.create_experiment(self.experiment, artifact_location=artifacts)
+
+    @contextmanager
+    def start_run(
+        self, context: dg.OpExecutionContext | dg.AssetExecutionContext, run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Iterator[mlflow.ActiveRun]:
+        """An MLflow run tagged with the Dagster run id, asset key and partition of `context`."""
+        uri = self.resolved_uri()
+        if uri.startswith("sqlite:"):
+            paths.pipeline_home().joinpath("mlflow").mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        all_tags: dict[str, Any] = {"dagster.run_id": context.run_id, **(tags or {})}
+        if context.has_assets_def:
+            all_tags["dagster.asset_key"] = "/".join(context.assets_def.key.path)
+        if context.has_partition_key:
+            all_tags["dagster.partition"] = context.partition_key
+        name = run_name or all_tags.get("dagster.asset_key") or context.op_def.name
+        with mlflow.start_run(experiment_id=self._experiment_id(), run_name=name, tags=all_tags) as run:
+            yield run

@@ -1,0 +1,30 @@
+"""Shared fixtures: the public corpora beside the repo (skipped when absent) and an isolated pipeline home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_CORPORA = Path(os.environ.get("FM_SHARED_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
+
+
+@pytest.fixture(scope="session")
+def shared_corpora() -> Path:
+    """`../shared/corpora`: real public text. Users clone the project without it, so tests skip then."""
+    if not SHARED_CORPORA.is_dir():
+        pytest.skip(f"public corpora not found at {SHARED_CORPORA} (set FM_SHARED_CORPORA to run these tests)")
+    return SHARED_CORPORA
+
+
+@pytest.fixture()
+def fm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty FM_PIPELINE_HOME with a file MLflow store, so tests never touch the user's lake."""
+    home = tmp_path / "fm_home"
+    monkeypatch.setenv("FM_PIPELINE_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("FM_RAW_CORPUS", raising=False)
+    monkeypatch.delenv("FM_DOMAIN_CORPUS", raising=False)
+    return home
