@@ -293,22 +293,35 @@ def license_allowed(expression: str, allowed: frozenset[str] = PERMISSIVE_LICENS
     return False
 
 
-# Explicit reservation of rights in prose (books, news, papers), in the pipeline's main languages.
+# Reservation of rights in prose (books, news, papers), in the pipeline's main languages. An explicit
+# prohibition on copying counts wherever it stands; a bare "all rights reserved" counts unless it sits in a
+# site's copyright line ("© 2024 Example Media. All rights reserved."), which is page chrome on most of the
+# web, not a reservation on the text itself.
 # fmt: off
+PROHIBITION_NOTICES = (
+    "no part of this publication may be reproduced", "no part of this book may be reproduced",
+    "무단전재", "무단 전재", "무단복제", "무단 복제", "禁止转载", "不得转载", "無断転載", "無断複製", "無断複写",
+)
 RESERVATION_NOTICES = (
-    "all rights reserved", "no part of this publication may be reproduced",
-    "no part of this book may be reproduced", "todos los derechos reservados", "tous droits réservés",
-    "alle rechte vorbehalten", "todos os direitos reservados", "tutti i diritti riservati",
-    "все права защищены", "무단전재", "무단 전재", "무단복제", "무단 복제", "版权所有", "禁止转载",
-    "不得转载", "無断転載", "無断複製", "無断複写", "جميع الحقوق محفوظة", "सर्वाधिकार सुरक्षित",
+    "all rights reserved", "todos los derechos reservados", "tous droits réservés", "alle rechte vorbehalten",
+    "todos os direitos reservados", "tutti i diritti riservati", "все права защищены", "版权所有",
+    "جميع الحقوق محفوظة", "सर्वाधिकार सुरक्षित",
 )
 # fmt: on
+_PROHIBITION = _Terms(PROHIBITION_NOTICES)
 _RESERVATION = _Terms(RESERVATION_NOTICES)
+_COPYRIGHT_LINE = re.compile(r"\s*(?:©|\(c\)|copyright\b)")
 
 
 def has_reservation_notice(text: str) -> bool:
-    """Whether prose states that its rights are reserved ("All rights reserved", "版权所有", ...)."""
-    return bool(_RESERVATION.count(text.lower()))
+    """Whether prose reserves its rights: an explicit prohibition on copying ("No part of this publication
+    may be reproduced", "무단 전재 금지", "禁止转载") anywhere, or "All rights reserved" outside a © line."""
+    lowered = text.lower()
+    if _PROHIBITION.count(lowered):
+        return True
+    if not _RESERVATION.count(lowered):
+        return False
+    return any(_RESERVATION.count(line) for line in lowered.splitlines() if not _COPYRIGHT_LINE.match(line))
 
 
 class Copyright:

@@ -20,6 +20,7 @@ from fm_pipeline.curation.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
     atomic_write_bytes,
+    count_rows,
     list_shards,
     staged_dir,
     write_table_atomic,
@@ -130,9 +131,7 @@ def read_manifest(output_dir: Path) -> IngestStats:
 
 def audit_accounting(output_dir: Path) -> dict[str, int]:
     """Count what is actually on disk, independently of the writer, for the accounting check."""
-    import pyarrow.parquet as pq
-
-    written = sum(pq.ParquetFile(p).metadata.num_rows for p in list_shards(output_dir))
-    quarantined = sum(pq.ParquetFile(p).metadata.num_rows for p in list_shards(output_dir / QUARANTINE_DIR))
+    written = count_rows(list_shards(output_dir))
+    quarantined = count_rows(list_shards(output_dir / QUARANTINE_DIR))
     seen = read_manifest(output_dir).records_seen
     return {"records_seen": seen, "documents_written": written, "quarantined": quarantined}

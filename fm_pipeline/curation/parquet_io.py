@@ -142,3 +142,8 @@ def iter_rows(paths: Iterable[Path], columns: list[str] | None = None) -> Iterat
         pf = pq.ParquetFile(path)
         for batch in pf.iter_batches(batch_size=2048, columns=columns):
             yield from batch.to_pylist()
+
+
+def count_rows(paths: Iterable[Path]) -> int:
+    """Rows in Parquet files, read from their footers only."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)

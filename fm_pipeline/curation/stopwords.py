@@ -48,8 +48,7 @@ _LISTS: dict[str, str] = {
     "hoặc tại sự bị thì mà nên vào",
     "id": "yang dan di ke dari untuk dengan ini itu dalam tidak pada adalah atau akan oleh sebagai juga ada "
     "karena setiap mereka bahwa telah tersebut bagi secara dapat",
-    "sw": "na ya wa kwa za la katika ni kama cha au hii kuwa vya zake yake kila bila hiyo pia lakini huo ambao "
-    "ambayo",
+    "sw": "na ya wa kwa za la katika ni kama cha au hii kuwa vya zake yake kila bila hiyo pia lakini huo ambao ambayo",
     "sv": "och i att det som en på är av för med till den har de inte om ett han men var jag sig från vi så kan "
     "eller hans sin skall ska alla",
     "da": "og i at det en til er som på de med han af for ikke der var den har et sig fra om eller hans sin skal "
@@ -58,8 +57,7 @@ _LISTS: dict[str, str] = {
     "kan vil var",
     "fi": "ja on ei se että hän oli sen kun niin mutta tai joka ovat olla myös kuin jos sekä tämä mikä jotka "
     "hänen sitä ne vain kaikki kanssa mukaan",
-    "et": "ja on ei et see oma ka kui mis aga või oli tema nad mida selle kes ning nii ole siis kõik seda ta "
-    "võib kas",
+    "et": "ja on ei et see oma ka kui mis aga või oli tema nad mida selle kes ning nii ole siis kõik seda ta võib kas",
     "lv": "un ir uz ar par no kas ka lai ko vai to tā bet kā arī tas pie nav būt viņa viņš savu savas",
     "lt": "ir kad į su yra iš ar o bet kaip tai jo jos be prie už apie savo tik kurie kuris kuri nuo taip būti "
     "tačiau dėl per nei",
@@ -71,26 +69,26 @@ _LISTS: dict[str, str] = {
     "el": "και το να της η του σε ο των τα με για που την στο τον από οι στην δεν είναι θα τις ή στα ως κάθε "
     "στη τους έχει",
     "he": "של את על לא הוא זה עם כל גם או היא כי אם אשר הם יש אל בין כמו רק אבל מן עד",
-    "ar": "في من على أن إلى عن مع هذا هذه التي الذي ما لا أو كل كان قد ذلك هو هي بين إن ولا أي لم عند بعد "
-    "حتى كما وفي",
+    "ar": "في من على أن إلى عن مع هذا هذه التي الذي ما لا أو كل كان قد ذلك هو هي بين إن ولا أي لم عند بعد حتى كما وفي",
     "fa": "و در به از که این را با است برای آن یک تا هر می بر یا شود باید هم بود نیز او هیچ خود های",
     "ur": "کے کی کا میں ہے اور کو سے پر یہ کہ ہیں نہیں بھی ایک اس جو ہو تھا کر یا ہر لئے لیے وہ",
     "hi": "के की का में है और को से पर यह कि हैं नहीं भी एक इस जो हो था कर या तथा लिए वह किसी उसे द्वारा",
-    "bn": "এবং ও এই যে না করে জন্য থেকে হয় এর সে কোন তার সকল বা একটি হবে করা আর এ তাদের মধ্যে সঙ্গে কিন্তু যা "
-    "সাথে",
-    "ta": "ஒரு மற்றும் இந்த என்று அது அவர் உள்ள போன்ற அல்லது எந்த இது அந்த என ஆகிய வேண்டும் மூலம் இருந்து "
-    "பற்றி ஆனால் எல்லா அனைத்து",
+    "bn": "এবং ও এই যে না করে জন্য থেকে হয় এর সে কোন তার সকল বা একটি হবে করা আর এ তাদের মধ্যে সঙ্গে কিন্তু যা সাথে",
+    "ta": "ஒரு மற்றும் இந்த என்று அது அவர் உள்ள போன்ற அல்லது எந்த இது அந்த என ஆகிய வேண்டும் மூலம் இருந்து பற்றி ஆனால் எல்லா அனைத்து",
     "ko": "그리고 이 그 수 있다 것 및 하는 있는 등 이다 또는 또한 그러나 하고 한다 있으며 모든 때 더 위한 대한 통해 "
     "같은 할 한 된 되는 없는 아니라 그것 우리 저 나",
     # Single characters: split_words makes every Han and Kana character a token.
-    "zh": "的 了 是 在 和 也 就 都 而 及 与 着 或 有 不 这 之 其 为 以 于 对 他 我 们 个 上 到 被 把 但 這 與 為 於 對 們 個",
+    "zh": "的 了 是 在 和 也 就 都 而 及 与 着 或 有 不 这 之 其 为 以 于 对 他 我 们 个 上 到 被 把 但 "
+    "這 與 為 於 對 們 個",
     "ja": "の に は を た が で て と し れ さ も な か ら る だ す い う く こ そ",
 }
 _ALIASES = {"nb": "no", "nn": "no", "iw": "he", "in": "id", "zsm": "id"}
 _STOP_WORDS: dict[str, frozenset[str]] = {lang: frozenset(words.split()) for lang, words in _LISTS.items()}
 
-# Korean particles written onto the word they mark; longest first does not matter for endswith.
-KOREAN_PARTICLES = ("은", "는", "이", "가", "을", "를", "의", "에", "에서", "에게", "로", "으로", "와", "과", "도", "까지", "부터")
+# Korean particles written onto the word they mark (order does not matter to endswith).
+KOREAN_PARTICLES = (
+    "은", "는", "이", "가", "을", "를", "의", "에", "에서", "에게", "로", "으로", "와", "과", "도", "까지", "부터",
+)  # fmt: skip
 # Punctuation that whitespace tokens carry on their edges ("the," "(and" "「の」").
 _EDGE_PUNCT = "\"'()[]{}<>.,;:!?¿¡«»“”„‘’‹›—–-…·、。，．！？：；（）「」『』《》〈〉【】।॥؟،؛۔"
 
@@ -125,7 +123,5 @@ def count_stop_words(words: Iterable[str], lang: str | None, limit: int | None =
     if vocab is None:
         return None
     korean = code == "ko"
-    hits = (
-        w for w in map(bare_word, words) if w in vocab or (korean and len(w) > 1 and w.endswith(KOREAN_PARTICLES))
-    )
+    hits = (w for w in map(bare_word, words) if w in vocab or (korean and len(w) > 1 and w.endswith(KOREAN_PARTICLES)))
     return sum(1 for _ in islice(hits, limit))

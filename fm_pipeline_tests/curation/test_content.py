@@ -227,3 +227,10 @@ def test_public_corpora_mostly_pass(shared_corpora) -> None:
             lang = row.get("meta", {}).get("gold_lang", "en")
             url = row["id"] if row["id"].startswith("http") else None
             assert [f.filter(row["text"], lang, url) for f in filters] == [None, None], row["id"]
+
+
+def test_site_copyright_line_is_page_chrome_not_a_reservation() -> None:
+    footer = "© 2024 Example Media. All rights reserved. Privacy Policy | Terms of Use"
+    assert run_prose(NEWS + "\n" + footer) is None
+    assert run_prose(NEWS + "\nCopyright 2023 The Authors. All rights reserved.") is None
+    assert run_prose(NEWS + "\n© 2024 연합뉴스. 무단 전재 및 재배포 금지.") == "copyright:reservation_notice"

@@ -1,0 +1,211 @@
+"""filtered_corpus: normalization, language ID, quality rules, content filters and PII redaction.
+
+Every document leaves exactly once: kept, or rejected with the first rule that dropped it as `reason`.
+The work fans out over raw shards in a process pool; each worker writes its own output shards, named
+after its input shard, so the result does not depend on scheduling and reruns are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
+from fm_pipeline.curation.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
+from fm_pipeline.curation.langid import get_detector, identify
+from fm_pipeline.curation.normalize import normalize_text
+from fm_pipeline.curation.parallel import map_shards
+from fm_pipeline.curation.parquet_io import (
+    DEFAULT_SHARD_BYTES,
+    ShardWriter,
+    atomic_write_bytes,
+    count_rows,
+    iter_rows,
+    list_shards,
+    staged_dir,
+)
+from fm_pipeline.curation.pii import find_pii, redact_pii
+from fm_pipeline.curation.quality import code_rules, prose_rules, run_rules
+from fm_pipeline.curation.signals import quality_signals
+
+CODE_SOURCES = frozenset({"code_repositories"})
+MANIFEST = "_manifest.json"
+SAMPLES_PER_REASON = 3
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    lang_backend: str = "fasttext"
+    min_lang_score: float = 0.4
+    """Prose below this language-ID confidence is dropped as `language:low_confidence`."""
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    processes: int = 0
+    """Worker processes over shards; 0 means one per core."""
+
+
+@dataclass
+class FilterStats:
+    """Counts for one source; `documents_in == kept + sum(rejected_by_reason)` always."""
+
+    documents_in: int = 0
+    kept: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    lang_histogram: dict[str, int] = field(default_factory=dict)
+    redactions_by_type: dict[str, int] = field(default_factory=dict)
+    bytes_in: int = 0
+    bytes_out: int = 0
+    code_switched: int = 0
+    rejected_samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    def merge(self, other: FilterStats) -> None:
+        self.documents_in += other.documents_in
+        self.kept += other.kept
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.code_switched += other.code_switched
+        for mine, theirs in ((self.rejected_by_reason, other.rejected_by_reason),
+                             (self.lang_histogram, other.lang_histogram),
+                             (self.redactions_by_type, other.redactions_by_type)):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        for reason, samples in other.rejected_samples.items():
+            room = SAMPLES_PER_REASON - len(self.rejected_samples.setdefault(reason, []))
+            self.rejected_samples[reason].extend(samples[:max(room, 0)])
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+
+class DocumentFilter:
+    """The ordered decision for one document of one source profile (prose or code)."""
+
+    def __init__(self, source: str, config: FilterConfig) -> None:
+        self.profile = "code" if source in CODE_SOURCES else "prose"
+        self.config = config
+        self.detector = get_detector(config.lang_backend)
+        self.rules = code_rules() if self.profile == "code" else prose_rules()
+        self.content = content_filters(self.profile)
+
+    def apply(self, doc: Document) -> tuple[Document, str | None, dict[str, int]]:
+        """The normalized (and, when kept, PII-redacted) document, its drop reason or None, redactions."""
+        doc.text = normalize_text(doc.text)
+        if not doc.text:
+            return doc, "normalize:empty", {}
+        if self.profile == "prose":
+            found = identify(doc.text, self.detector)
+            doc.lang, doc.lang_score = found.lang, round(found.score, 4)
+            if found.segments:
+                doc.meta["lang_segments"] = found.segments
+        else:  # natural-language ID means nothing for source code; its language is in meta
+            doc.lang, doc.lang_score = "und", 0.0
+        doc.meta["quality"] = quality_signals(doc.text, doc.lang)
+        if self.profile == "code":
+            doc.meta["license"] = detect_license(doc.text)
+        elif has_reservation_notice(doc.text):
+            doc.meta["copyright_reserved"] = True
+        reason = self._reason(doc)
+        redacted, counts = redact_pii(doc.text)
+        doc.text = redacted
+        if counts:
+            doc.meta["pii_redactions"] = counts
+        return doc, reason, counts
+
+    def _reason(self, doc: Document) -> str | None:
+        if self.profile == "prose" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
+            return "language:low_confidence"
+        reason = run_rules(self.rules, doc.text, doc.lang)
+        if reason:
+            return reason
+        for content_filter in self.content:
+            reason = content_filter.filter(doc.text, doc.lang, doc.url)
+            if reason:
+                return reason
+        return None
+
+
+def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_dir: Path,
+                 config: FilterConfig) -> FilterStats:
+    """Filter one raw shard into `kept_dir` / `rejected_dir` shards named `part-<index>-<n>.parquet`."""
+    decide = DocumentFilter(source, config)
+    stats = FilterStats()
+    langs: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    redactions: Counter[str] = Counter()
+    prefix = f"part-{index:05d}"
+    with ShardWriter(kept_dir, CORPUS_SCHEMA, config.shard_bytes, prefix=prefix) as kept, \
+            ShardWriter(rejected_dir, REJECTED_SCHEMA, config.shard_bytes, prefix=prefix) as rejected:
+        for row in iter_rows([shard]):
+            doc = Document.from_row(row)
+            stats.documents_in += 1
+            stats.bytes_in += len(doc.text.encode("utf-8", "surrogatepass"))
+            doc, reason, counts = decide.apply(doc)
+            langs[doc.lang] += 1
+            redactions.update(counts)
+            stats.code_switched += "lang_segments" in doc.meta
+            if reason is None:
+                kept.write(doc.to_row())
+                stats.kept += 1
+                stats.bytes_out += len(doc.text.encode("utf-8", "surrogatepass"))
+                continue
+            rejected.write({**doc.to_row(), "reason": reason})
+            reasons[reason] += 1
+            samples = stats.rejected_samples.setdefault(reason, [])
+            if len(samples) < SAMPLES_PER_REASON:
+                samples.append({"id": doc.id, "lang": doc.lang, "text": doc.text[:160]})
+    stats.rejected_by_reason = dict(reasons)
+    stats.lang_histogram = dict(langs)
+    stats.redactions_by_type = dict(redactions)
+    return stats
+
+
+def _filter_job(job: tuple[str, Path, int, Path, Path, FilterConfig]) -> FilterStats:
+    return filter_shard(*job)
+
+
+def filter_source(source: str, raw_shards: list[Path], output_dir: Path,
+                  config: FilterConfig | None = None) -> FilterStats:
+    """Filter every raw shard of one source into `output_dir/kept` and `output_dir/rejected`, staged and
+    swapped in whole, with `_manifest.json` holding the stats."""
+    config = config or FilterConfig()
+    total = FilterStats()
+    with staged_dir(output_dir) as staging:
+        kept_dir, rejected_dir = staging / "kept", staging / "rejected"
+        kept_dir.mkdir()
+        rejected_dir.mkdir()
+        jobs = [(source, shard, i, kept_dir, rejected_dir, config) for i, shard in enumerate(raw_shards)]
+        for result in map_shards(_filter_job, jobs, config.processes or None):
+            total.merge(result)
+        total.rejected_by_reason = dict(sorted(total.rejected_by_reason.items()))
+        total.lang_histogram = dict(sorted(total.lang_histogram.items(), key=lambda kv: (-kv[1], kv[0])))
+        total.redactions_by_type = dict(sorted(total.redactions_by_type.items()))
+        atomic_write_bytes(staging / MANIFEST, json.dumps(asdict(total), indent=2, sort_keys=True,
+                                                          ensure_ascii=False).encode())
+    return total
+
+
+def read_filter_manifest(output_dir: Path) -> dict[str, Any]:
+    return json.loads((output_dir / MANIFEST).read_text())
+
+
+def audit_filter(raw_shards: list[Path], output_dir: Path) -> dict[str, int]:
+    """Rows on disk, counted independently of the stage: raw in, kept and rejected out."""
+    return {
+        "documents_in": count_rows(raw_shards),
+        "kept": count_rows(list_shards(output_dir / "kept")),
+        "rejected": count_rows(list_shards(output_dir / "rejected")),
+    }
+
+
+def residual_pii(shards: list[Path], limit: int = 20) -> list[dict[str, str]]:
+    """PII patterns still present in kept text (should be none): id, type and the matched string."""
+    found: list[dict[str, str]] = []
+    for row in iter_rows(shards, columns=["id", "text"]):
+        for kind, match in find_pii(row["text"]):
+            found.append({"id": row["id"], "type": kind, "match": match})
+            if len(found) >= limit:
+                return found
+    return found

@@ -1,0 +1,77 @@
+"""Per-document quality signals: numbers to store beside a document, not verdicts.
+
+They let a data team see a corpus's shape (how redundant, how readable, how varied) and pick
+thresholds from the distribution before turning a signal into a rule. The repetition numbers are
+the ones `quality.GopherRepetition` judges, computed by the same helpers.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from itertools import islice
+
+from fm_pipeline.curation.quality import GopherRepetition, TextView, count_sentences, duplicates, top_ngram_chars
+from fm_pipeline.curation.stopwords import bare_word
+
+TTR_WORDS = 1000  # type-token ratio falls as texts grow; a fixed window keeps it comparable across lengths
+# English syllables: vowel groups, less a silent final e (made, time; not table, free), at least one a
+# word. Counted on ASCII bytes (other characters become "?"), where these patterns run several times faster.
+_EN_VOWELS = bytes.maketrans(b"aeiouy" + bytes(c for c in range(256) if c not in b"aeiouy"), b"a" * 6 + b" " * 250)
+_EN_SILENT_E = re.compile(rb"[aeiouy][a-z]*?[b-df-hj-km-np-tv-xz]e\b")
+_EN_NO_VOWEL_WORD = re.compile(rb"\b[b-df-hj-np-tv-xz]+\b")
+# Spanish syllables: vowel groups (diphthongs are one), plus one per hiatus (strong+strong, or an accented í/ú).
+_ES_VOWEL_GROUP = re.compile(r"[aeiouáéíóúü]+")
+_ES_HIATUS = re.compile(r"(?=[aeoáéó][aeoáéó]|[íú][aeiouáéó]|[aeiouáéó][íú])")
+_REPETITION = GopherRepetition()
+
+
+def _syllables_en(lower: str) -> int:
+    ascii_text = lower.encode("ascii", "replace")
+    return (
+        len(ascii_text.translate(_EN_VOWELS).split())
+        - len(_EN_SILENT_E.findall(ascii_text))
+        + len(_EN_NO_VOWEL_WORD.findall(ascii_text))
+    )
+
+
+def _syllables_es(lower: str) -> int:
+    return len(_ES_VOWEL_GROUP.findall(lower)) + len(_ES_HIATUS.findall(lower))
+
+
+def _readability(view: TextView) -> dict[str, float]:
+    """Flesch reading ease for English, Fernández-Huerta (textstat's form) for Spanish; {} elsewhere."""
+    if view.lang not in ("en", "es"):
+        return {}
+    n_words = len(view.words) - len(view.letterless_words)
+    if not n_words:
+        return {}
+    lower = view.text.lower()
+    words_per_sentence = n_words / sum(map(count_sentences, view.lines))
+    if view.lang == "en":
+        return {"flesch_reading_ease": 206.835 - 1.015 * words_per_sentence - 84.6 * _syllables_en(lower) / n_words}
+    return {"fernandez_huerta": 206.84 - 60.0 * _syllables_es(lower) / n_words - 1.02 * words_per_sentence}
+
+
+def quality_signals(text: str, lang: str) -> dict[str, float]:
+    """Signals of one document, rounded to 4 decimals (deterministic); {} for a blank text.
+
+    compression_ratio: zlib size / UTF-8 size (low = redundant, high = dense or random);
+    flesch_reading_ease (en) / fernandez_huerta (es); ttr: distinct / all lowercased words among the
+    first 1000; mean_word_length; dup_line_frac; top_2gram_frac (as GopherRepetition counts them).
+    """
+    raw = text.encode("utf-8")
+    view = TextView(text, lang)
+    if not view.words:
+        return {}
+    head = [w for w in map(bare_word, islice(view.words, TTR_WORDS)) if w]
+    lines = view.lines
+    signals = {
+        "compression_ratio": len(zlib.compress(raw)) / len(raw),
+        **_readability(view),
+        "ttr": len(set(head)) / len(head) if head else 0.0,
+        "mean_word_length": view.mean_word_length,
+        "dup_line_frac": duplicates(lines)[0] / len(lines),
+        "top_2gram_frac": top_ngram_chars(view.words, 2 * _REPETITION.ngram_scale(view)) / len(text),
+    }
+    return {key: round(value, 4) for key, value in signals.items()}

@@ -1,0 +1,77 @@
+"""balanced_shards: the deduplicated corpus resampled to a language mix, split into train and val."""
+
+import dagster as dg
+
+from fm_pipeline.curation.mixing import DEFAULT_ALPHA, MixConfig, audit_balance, balance
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.tables import markdown_table
+
+
+class BalancedShardsConfig(dg.Config):
+    method: str = "weights"
+    """"weights" (per-language targets, the seed's defaults unless `weights` is set) or "temperature"."""
+    weights: dict[str, float] | None = None
+    alpha: float = DEFAULT_ALPHA
+    max_repeats: float = 4.0
+    val_fraction: float = 0.05
+    seed: int = 0
+    shard_mb: int = 64
+    mix_tolerance: float = 0.03
+    """The mix check passes when every language's achieved share is within this of its achievable share."""
+
+
+@dg.asset(
+    deps=["deduped_corpus"],
+    group_name="curation",
+    kinds={"parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("accounting", asset="balanced_shards",
+                          description="every document is in train, val or dropped, exactly once"),
+        dg.AssetCheckSpec("train_val_disjoint", asset="balanced_shards",
+                          description="no document is in both train and val"),
+        dg.AssetCheckSpec("language_mix", asset="balanced_shards",
+                          description="achieved language shares are within tolerance of the plan"),
+    ],
+)
+def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """Per-language up/down-sampling to the target mix (or temperature sampling), with a hash-based split."""
+    if config.method not in ("weights", "temperature"):
+        raise ValueError(f"method must be 'weights' or 'temperature', not {config.method!r}")
+    mix = MixConfig(weights=config.weights, max_repeats=config.max_repeats) if config.method == "weights" else \
+        MixConfig(alpha=config.alpha, max_repeats=config.max_repeats)
+    inputs = list_shards(lake.path("deduped_corpus") / "kept")
+    out = lake.path("balanced_shards")
+    report = balance(inputs, out / "train", out / "val", out / "dropped", mix, seed=config.seed,
+                     shard_bytes=config.shard_mb * 2**20, val_fraction=config.val_fraction)
+    audit = audit_balance(inputs, out / "train", out / "val", out / "dropped")
+    shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report["share"].items()]
+    worst = max((abs(s["achieved"] - s["achievable"]) for s in shares), default=0.0)
+    return dg.MaterializeResult(
+        metadata={
+            "documents_in": report["docs_in"],
+            "train_docs": report["train_docs"],
+            "val_docs": report["val_docs"],
+            "dropped_docs": report["docs_dropped"],
+            "repeated_docs": report["docs_repeated"],
+            "train_bytes": report["train_bytes"],
+            "val_bytes": report["val_bytes"],
+            "language_mix": dg.MetadataValue.md(markdown_table(shares, ["lang", "target", "achievable", "achieved"])),
+            "lang_by_source": dg.MetadataValue.md(markdown_table(
+                report["by_lang_source"], ["lang", "source", "docs_in", "bytes_in", "train_docs", "train_bytes",
+                                           "val_docs", "dropped_docs"])),
+            "bytes_by_lang": dg.MetadataValue.json(report["bytes_by_lang"]),
+            "language_entropy_bits": dg.MetadataValue.json(report["entropy_bits"]),
+            "distinct_4gram_share": dg.MetadataValue.json(report["distinct_4gram_share"]),
+            "plan": dg.MetadataValue.json(report["plan"]),
+            "path": dg.MetadataValue.path(str(out)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="accounting", passed=bool(audit["exactly_once"]),
+                                metadata={k: v for k, v in audit.items() if isinstance(v, int | bool)}),
+            dg.AssetCheckResult(check_name="train_val_disjoint", passed=audit["train_val_overlap"] == 0,
+                                metadata={"overlap": audit["train_val_overlap"]}),
+            dg.AssetCheckResult(check_name="language_mix", passed=worst <= config.mix_tolerance,
+                                metadata={"max_abs_deviation": round(worst, 4), "tolerance": config.mix_tolerance}),
+        ],
+    )

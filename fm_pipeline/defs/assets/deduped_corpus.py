@@ -1,0 +1,59 @@
+"""deduped_corpus: exact and MinHash-LSH near duplicates removed across all sources."""
+
+import dagster as dg
+
+from fm_pipeline.curation.dedup import MinHashConfig, dedup_corpus
+from fm_pipeline.curation.parquet_io import count_rows, list_shards
+from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.paths import SOURCES
+
+
+class DedupedCorpusConfig(dg.Config):
+    num_perm: int = 112
+    bands: int = 28
+    """28 bands x 4 rows, then each candidate pair verified at signature Jaccard >= verify_threshold:
+    14 x 8 misses about a third of copies with 3% of words changed (their 5-gram Jaccard is ~0.73)."""
+    ngram: int = 5
+    verify_threshold: float = 0.6
+    shard_mb: int = 64
+    processes: int = 0
+
+
+@dg.asset(
+    deps=["filtered_corpus"],
+    group_name="curation",
+    kinds={"parquet"},
+    check_specs=[dg.AssetCheckSpec("accounting", asset="deduped_corpus", description="documents in = kept + removed")],
+)
+def deduped_corpus(config: DedupedCorpusConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """One survivor per duplicate cluster, by source priority then length; removed rows name `duplicate_of`."""
+    inputs = [s for source in SOURCES for s in list_shards(lake.path("filtered_corpus", source) / "kept")]
+    out = lake.path("deduped_corpus")
+    stats = dedup_corpus(
+        inputs, out, out / "kept", out / "removed", processes=config.processes or None,
+        config=MinHashConfig(num_perm=config.num_perm, bands=config.bands, ngram=config.ngram),
+        verify_threshold=config.verify_threshold, shard_bytes=config.shard_mb * 2**20,
+    )
+    audit = {"documents_in": count_rows(inputs), "kept": count_rows(list_shards(out / "kept")),
+             "removed": count_rows(list_shards(out / "removed"))}
+    examples = [{"cluster": i, **member} for i, cluster in enumerate(stats["examples"]) for member in cluster]
+    return dg.MaterializeResult(
+        metadata={
+            "documents_in": stats["docs_in"],
+            "kept": stats["kept"],
+            "exact_duplicates": stats["exact_duplicates"],
+            "near_duplicates": stats["near_duplicates"],
+            "candidate_pairs": stats["candidate_pairs"],
+            "verified_pairs": stats["verified_pairs"],
+            "cluster_size_histogram": dg.MetadataValue.json({str(k): v for k, v in stats["cluster_sizes"].items()}),
+            "example_clusters": dg.MetadataValue.md(markdown_table(examples, sorted({k for e in examples for k in e}))),
+            "signatures_computed": stats["signatures_computed"],
+            "signatures_cached": stats["signatures_cached"],
+            "minhash": dg.MetadataValue.json(stats["minhash"]),
+            "path": dg.MetadataValue.path(str(out)),
+        },
+        check_results=[dg.AssetCheckResult(check_name="accounting",
+                                           passed=audit["documents_in"] == audit["kept"] + audit["removed"],
+                                           metadata=audit)],
+    )

@@ -1,0 +1,65 @@
+"""filtered_corpus: normalized, language-identified, quality- and content-filtered, PII-redacted documents."""
+
+import dagster as dg
+
+from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source, residual_pii
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.partitions import source_partitions
+from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.tables import markdown_table
+
+
+class FilteredCorpusConfig(dg.Config):
+    lang_backend: str = "fasttext"
+    min_lang_score: float = 0.4
+    shard_mb: int = 64
+    processes: int = 0
+    """Worker processes over raw shards; 0 means one per core."""
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    deps=["raw_corpus"],
+    group_name="curation",
+    kinds={"parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("accounting", asset="filtered_corpus", description="documents in = kept + rejected"),
+        dg.AssetCheckSpec("no_pii_in_kept", asset="filtered_corpus",
+                          description="no PII pattern is left in kept text"),
+    ],
+)
+def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusConfig,
+                    lake: LakeResource) -> dg.MaterializeResult:
+    """Kept and rejected documents of one source; every rejected row carries the first rule that dropped it."""
+    source = context.partition_key
+    raw_shards = list_shards(lake.path("raw_corpus", source))
+    out = lake.path("filtered_corpus", source)
+    stats = filter_source(source, raw_shards, out, FilterConfig(
+        lang_backend=config.lang_backend, min_lang_score=config.min_lang_score,
+        shard_bytes=config.shard_mb * 2**20, processes=config.processes,
+    ))
+    audit = audit_filter(raw_shards, out)
+    balanced = audit["documents_in"] == audit["kept"] + audit["rejected"]
+    leaks = residual_pii(list_shards(out / "kept"))
+    samples = [{"reason": reason, **sample} for reason, rows in sorted(stats.rejected_samples.items())
+               for sample in rows]
+    return dg.MaterializeResult(
+        metadata={
+            "documents_in": stats.documents_in,
+            "kept": stats.kept,
+            "rejected": stats.rejected,
+            "rejected_by_reason": dg.MetadataValue.json(stats.rejected_by_reason),
+            "lang_histogram": dg.MetadataValue.json(stats.lang_histogram),
+            "redactions_by_type": dg.MetadataValue.json(stats.redactions_by_type),
+            "code_switched": stats.code_switched,
+            "bytes_in": stats.bytes_in,
+            "bytes_out": stats.bytes_out,
+            "rejected_samples": dg.MetadataValue.md(markdown_table(samples, ["reason", "id", "lang", "text"])),
+            "path": dg.MetadataValue.path(str(out)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata=audit),
+            dg.AssetCheckResult(check_name="no_pii_in_kept", passed=not leaks,
+                                metadata={"found": dg.MetadataValue.json(leaks)}),
+        ],
+    )
