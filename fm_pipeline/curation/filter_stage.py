@@ -28,7 +28,7 @@ from fm_pipeline.curation.parquet_io import (
     staged_dir,
 )
 from fm_pipeline.curation.pii import find_pii, redact_pii
-from fm_pipeline.curation.quality import code_rules, prose_rules, run_rules
+from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
 
 CODE_SOURCES = frozenset({"code_repositories"})
@@ -102,22 +102,23 @@ class DocumentFilter:
                 doc.meta["lang_segments"] = found.segments
         else:  # natural-language ID means nothing for source code; its language is in meta
             doc.lang, doc.lang_score = "und", 0.0
-        doc.meta["quality"] = quality_signals(doc.text, doc.lang)
+        view = TextView(doc.text, doc.lang)
+        doc.meta["quality"] = quality_signals(doc.text, doc.lang, view)
         if self.profile == "code":
             doc.meta["license"] = detect_license(doc.text)
         elif has_reservation_notice(doc.text):
             doc.meta["copyright_reserved"] = True
-        reason = self._reason(doc)
+        reason = self._reason(doc, view)
         redacted, counts = redact_pii(doc.text)
         doc.text = redacted
         if counts:
             doc.meta["pii_redactions"] = counts
         return doc, reason, counts
 
-    def _reason(self, doc: Document) -> str | None:
+    def _reason(self, doc: Document, view: TextView) -> str | None:
         if self.profile == "prose" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
             return "language:low_confidence"
-        reason = run_rules(self.rules, doc.text, doc.lang)
+        reason = run_rules(self.rules, doc.text, doc.lang, view)
         if reason:
             return reason
         for content_filter in self.content:

@@ -27,6 +27,10 @@ CODE_SWITCH_MIN_SHARE = 0.10
 # A segment whose best guess is below even odds says nothing about its language. On UDHR this halves
 # the monolingual documents fastText calls code-switched (13 -> 6 of 328: hr/sr, sk/cs, id/ms confusions).
 SEGMENT_MIN_SCORE = 0.5
+# identify() reads at most this many characters of a document: enough for its language and any switch.
+IDENTIFY_MAX_CHARS = 20_000
+# Consecutive short lines or sentences are read together up to about this many characters.
+SEGMENT_CHARS = 100
 # Lines longer than this are split into sentences, so a switch inside a paragraph is seen.
 _LONG_LINE_CHARS = 200
 # Sentence ends: Latin, Devanagari danda and Arabic question mark need a space (or the end) after them;
@@ -136,42 +140,83 @@ class LangResult:
 
 
 def _segments(text: str) -> list[str]:
-    pieces: list[str] = []
+    """Lines, and sentences of long lines, with consecutive short pieces joined up to SEGMENT_CHARS.
+
+    Joining keeps a switch of language visible at the scale of a sentence or two while calling the
+    detector once per ~100 characters rather than once per short line (verse, lists, dialogue).
+    """
+    segments: list[str] = []
+    pending = ""
     for line in text.split("\n"):
-        if len(line) > _LONG_LINE_CHARS:
-            pieces.extend(_SENTENCE_END_RE.split(line))
-        else:
-            pieces.append(line)
-    return [piece.strip() for piece in pieces]
+        pieces = _SENTENCE_END_RE.split(line) if len(line) > _LONG_LINE_CHARS else [line]
+        for piece in map(str.strip, pieces):
+            if not piece:
+                continue
+            pending = f"{pending} {piece}" if pending else piece
+            if len(pending) >= SEGMENT_CHARS:
+                segments.append(pending)
+                pending = ""
+    if pending:
+        segments.append(pending)
+    return segments
+
+
+def _placed_segments(
+    text: str, detector: LanguageDetector, min_chars: int, min_score: float, max_chars: int | None
+) -> list[tuple[str, float, int]]:
+    """(language, probability, characters) of the segments the detector places, reading at most
+    `max_chars` characters of segments (a long document's language shows in its first pages)."""
+    placed: list[tuple[str, float, int]] = []
+    budget = max_chars if max_chars is not None else len(text)
+    for segment in _segments(text):
+        if len(segment) < min_chars:
+            continue
+        if budget <= 0:
+            break
+        budget -= len(segment)
+        lang, score = detector.detect(segment)
+        if lang != UNDETERMINED and score >= min_score:
+            placed.append((lang, score, len(segment)))
+    return placed
 
 
 def detect_segments(
-    text: str, detector: LanguageDetector, min_chars: int = 20, min_score: float = SEGMENT_MIN_SCORE
+    text: str, detector: LanguageDetector, min_chars: int = 20, min_score: float = SEGMENT_MIN_SCORE,
+    max_chars: int | None = None,
 ) -> dict[str, float]:
     """Share of characters per language over the text's segments (lines, and sentences of long lines)
     of at least `min_chars` characters; segments the detector cannot place with at least `min_score`
     are left out. Empty when no segment was placed."""
     chars: Counter[str] = Counter()
-    for segment in _segments(text):
-        if len(segment) >= min_chars:
-            lang, score = detector.detect(segment)
-            if lang != UNDETERMINED and score >= min_score:
-                chars[lang] += len(segment)
+    for lang, _, size in _placed_segments(text, detector, min_chars, min_score, max_chars):
+        chars[lang] += size
     total = sum(chars.values())
     return {lang: round(chars[lang] / total, 4) for lang in sorted(chars)}
 
 
-def identify(text: str, detector: LanguageDetector) -> LangResult:
-    """Language of a whole document, noticing code-switching.
+def identify(text: str, detector: LanguageDetector, max_chars: int = IDENTIFY_MAX_CHARS) -> LangResult:
+    """Language of a whole document, noticing code-switching, in one pass over its segments.
 
-    A code-switched document is labelled with the language of most of its characters; its score is
-    the whole-text probability when whole-text detection agrees, else that language's share.
+    The language is the one holding most of the placed segments' characters, and the score their
+    character-weighted mean probability; so each character is read by the detector once, not once for
+    the whole text and again per segment. A text with no placeable segment (short, or one run-on line
+    the detector cannot settle per sentence) is judged whole. `segments` is set when at least two
+    languages each hold CODE_SWITCH_MIN_SHARE of the characters.
     """
-    lang, score = detector.detect(text)
-    if lang == UNDETERMINED:
+    if not _THREE_LETTERS_RE.search(text):
         return LangResult(UNDETERMINED, 0.0)
-    shares = detect_segments(text, detector)
-    if sum(share >= CODE_SWITCH_MIN_SHARE for share in shares.values()) < 2:
-        return LangResult(lang, score)
-    majority = max(shares, key=lambda code: (shares[code], code))
-    return LangResult(majority, score if majority == lang else shares[majority], shares)
+    placed = _placed_segments(text, detector, 20, SEGMENT_MIN_SCORE, max_chars)
+    if not placed:
+        lang, score = detector.detect(text[:max_chars])
+        return LangResult(lang, score) if lang != UNDETERMINED else LangResult(UNDETERMINED, 0.0)
+    chars: Counter[str] = Counter()
+    weighted: Counter[str] = Counter()
+    for lang, score, size in placed:
+        chars[lang] += size
+        weighted[lang] += score * size
+    total = sum(chars.values())
+    majority = max(chars, key=lambda code: (chars[code], code))
+    score = weighted[majority] / chars[majority]
+    shares = {lang: round(chars[lang] / total, 4) for lang in sorted(chars)}
+    switched = sum(share >= CODE_SWITCH_MIN_SHARE for share in shares.values()) >= 2
+    return LangResult(majority, score, shares if switched else None)

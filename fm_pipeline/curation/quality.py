@@ -530,9 +530,10 @@ def code_rules() -> list[Rule]:
     return [CodeQuality()]
 
 
-def run_rules(rules: Sequence[Rule], text: str, lang: str) -> str | None:
-    """The first failing reason of `rules` on `text`, or None to keep it; one TextView for all."""
-    view = TextView(text, lang)
+def run_rules(rules: Sequence[Rule], text: str, lang: str, view: TextView | None = None) -> str | None:
+    """The first failing reason of `rules` on `text`, or None to keep it; one TextView for all (pass the
+    caller's `view` of the same text and language to share its splits with other readers)."""
+    view = view or TextView(text, lang)
     for rule in rules:
         reason = rule.check(view)
         if reason is not None:

@@ -53,15 +53,16 @@ def _readability(view: TextView) -> dict[str, float]:
     return {"fernandez_huerta": 206.84 - 60.0 * _syllables_es(lower) / n_words - 1.02 * words_per_sentence}
 
 
-def quality_signals(text: str, lang: str) -> dict[str, float]:
+def quality_signals(text: str, lang: str, view: TextView | None = None) -> dict[str, float]:
     """Signals of one document, rounded to 4 decimals (deterministic); {} for a blank text.
 
     compression_ratio: zlib size / UTF-8 size (low = redundant, high = dense or random);
     flesch_reading_ease (en) / fernandez_huerta (es); ttr: distinct / all lowercased words among the
     first 1000; mean_word_length; dup_line_frac; top_2gram_frac (as GopherRepetition counts them).
+    A `view` of the same text and language, shared with the rules, saves splitting it twice.
     """
     raw = text.encode("utf-8")
-    view = TextView(text, lang)
+    view = view or TextView(text, lang)
     if not view.words:
         return {}
     head = [w for w in map(bare_word, islice(view.words, TTR_WORDS)) if w]
