@@ -47,7 +47,7 @@ test: install test-deps lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: install
-	$(BIN)/python benchmarks/ingest.py
+	for b in ingest curation langid quality pii dedup; do $(BIN)/python -m benchmarks.$$b || exit 1; done
 
 clean:
 	rm -rf $(FM_PIPELINE_HOME)
