@@ -7,5 +7,5 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 
 defs = dg.Definitions.merge(
     dg.load_defs(fm_pipeline.defs),
-    dg.Definitions(resources={"lake": LakeResource(), "mlflow": MlflowTracking()}),
+    dg.Definitions(resources={"lake": LakeResource(), "mlflow_tracking": MlflowTracking()}),
 )

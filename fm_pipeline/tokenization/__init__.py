@@ -1,0 +1,1 @@
+"""SentencePiece training, evaluation, and packing a corpus into token arrays."""

@@ -1,0 +1,92 @@
+"""Every asset materialized in-process on the sample corpus, in dependency order, as `make run` does:
+every check passes, the planted duplicates leave with the expected survivors, the tokenizer and token
+files agree, and MLflow holds the tokenizer's run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pytest
+import sentencepiece as spm
+from tokenizers import Tokenizer
+
+from fm_pipeline.curation.parquet_io import iter_rows, list_shards
+from fm_pipeline.materialize import materialize_all
+from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dg.DagsterInstance]]:
+    home = tmp_path_factory.mktemp("fm_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FM_PIPELINE_HOME", str(home))
+        for var in ("MLFLOW_TRACKING_URI", "FM_RAW_CORPUS", "FM_DOMAIN_CORPUS"):
+            mp.delenv(var, raising=False)
+        with dg.instance_for_test() as instance:
+            materialize_all(instance)
+            yield home, instance
+
+
+def test_every_asset_check_passes(pipeline):
+    _, instance = pipeline
+    records = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    seen = {(ev.asset_key.to_user_string(), ev.check_name) for ev in evaluations}
+    assert [(ev.asset_key.to_user_string(), ev.check_name) for ev in evaluations if not ev.passed] == []
+    assert seen >= {
+        ("raw_corpus", "accounting"), ("filtered_corpus", "accounting"), ("filtered_corpus", "no_pii_in_kept"),
+        ("deduped_corpus", "accounting"), ("balanced_shards", "accounting"), ("balanced_shards", "language_mix"),
+        ("balanced_shards", "train_val_disjoint"), ("tokenizer", "round_trip"),
+        ("tokenized_corpus", "matches_tokenizer"),
+    }
+
+
+def test_filtered_metadata_and_dedup_survivors(pipeline):
+    home, instance = pipeline
+    (filtered,) = [r for r in instance.fetch_materializations(dg.AssetKey("filtered_corpus"), limit=10).records
+                   if r.partition_key == "common_crawl"]
+    meta = filtered.asset_materialization.metadata
+    assert meta["rejected_by_reason"].value["adult:url"] == 2
+    assert "| reason | id | lang | text |" in meta["rejected_samples"].value
+    lake = home / "lake"
+    removed = {r["id"]: r["duplicate_of"] for r in iter_rows(list_shards(lake / "deduped_corpus" / "removed"))}
+    assert removed["en-sourdough-starter-mirror"] == "en-sourdough-starter"
+    assert removed["zh-news-high-speed-rail-mirror"] == "zh-news-high-speed-rail"
+    assert removed["en-product-backpack"] == "en-product-backpack-syndicated", "same source: the longer text survives"
+    assert removed["es-noticias-sequia"] == "es-noticias-sequia-repost"
+    assert len(removed) == 14
+    train = {r["id"].split("#rep")[0] for r in iter_rows(list_shards(lake / "balanced_shards" / "train"), ["id"])}
+    val = {r["id"] for r in iter_rows(list_shards(lake / "balanced_shards" / "val"), ["id"])}
+    assert train and val and not train & val
+
+
+def test_tokenizer_export_and_token_files_agree(pipeline):
+    home, instance = pipeline
+    lake = home / "lake"
+    model = lake / "tokenizer" / "tokenizer.model"
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    assert [sp.id_to_piece(i) for i in range(5)] == ["<PAD>", "<UNK>", "<BOS>", "<EOS>", "<MASK>"]
+    hf = Tokenizer.from_file(str(lake / "tokenizer" / "tokenizer.json"))
+    val_rows = list(iter_rows(list_shards(lake / "balanced_shards" / "val")))
+    for row in val_rows:
+        assert hf.encode(row["text"]).ids == sp.encode(row["text"])
+    packed = PackedTokens.open(lake / "tokenized_corpus", "val", expected_checksum=tokenizer_checksum(model))
+    assert len(packed) == len(val_rows)
+    first = packed.document(0)
+    assert first[0] == 2 and first[-1] == 3
+    assert sp.decode(np.asarray(first[1:-1]).tolist()) == val_rows[0]["text"]
+    (mat,) = instance.fetch_materializations(dg.AssetKey("tokenizer"), limit=1).records
+    run_id = mat.asset_materialization.metadata["mlflow_run_id"].value
+    mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
+    run = mlflow.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["tokenizer/round_trip_failures"] == 0
+    assert run.data.params["tokenizer.sha256"] == tokenizer_checksum(model)
+    assert json.loads((lake / "tokenized_corpus" / "train.json").read_text())["tokenizer_sha256"] == \
+        tokenizer_checksum(model)

@@ -1,0 +1,228 @@
+"""Encoding a corpus end to end with a tiny SentencePiece model trained here: every document decodes back,
+counts add up, the output does not depend on the number of processes, and the header's tokenizer checksum
+tells tokenizers apart."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+
+from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows
+from fm_pipeline.tokenization.encode import CUT_CHARS, Encoder, ShardJob, encode_corpus, encode_shard, is_bpe
+from fm_pipeline.tokenization.packed import (
+    PackedTokens,
+    TokenizerMismatchError,
+    bin_path,
+    header_path,
+    offsets_path,
+    tokenizer_checksum,
+)
+
+BOOKS = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data" / "raw" / "books"
+SPLITS = ("train", "val")
+
+
+def _train_tokenizer(path: Path, vocab_size: int, **options: object) -> Path:
+    """A tiny model (BPE unless `options` say otherwise) with the pipeline's special ids:
+    <PAD>=0 <UNK>=1 <BOS>=2 <EOS>=3 <MASK>=4."""
+    lines = [line for f in sorted(BOOKS.glob("**/*.txt")) for line in f.read_text("utf-8").splitlines() if line.strip()]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        character_coverage=0.98,  # the rare CJK characters fall back to bytes, so 800 pieces suffice
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        pad_piece="<PAD>",
+        unk_piece="<UNK>",
+        bos_piece="<BOS>",
+        eos_piece="<EOS>",
+        control_symbols=["<MASK>"],
+        minloglevel=2,
+        **{"model_type": "bpe", **options},
+    )
+    path.write_bytes(model.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = _train_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.model", 800)
+    sp = spm.SentencePieceProcessor(model_file=str(path))
+    assert [sp.id_to_piece(i) for i in range(5)] == ["<PAD>", "<UNK>", "<BOS>", "<EOS>", "<MASK>"]
+    return path
+
+
+def _long_text() -> str:
+    """Every sample book in one string (~70 KB, many languages): long enough to be encoded in pieces."""
+    return "\n\n".join(f.read_text("utf-8") for f in sorted(BOOKS.glob("**/*.txt")))
+
+
+ODD_TEXTS = [
+    "a" * 10_000 + " " + "b" * 10_000,  # one cut point only
+    "x " * 6_000,
+    ("  \n\t " * 3_000 + "word ") * 3,  # cuts inside whitespace runs
+    " \u0301" * 5_000,  # a combining accent after every space
+    "e\u0301 " * 5_000,  # composed by NFKC
+    "ｆｕｌｌ " * 3_000,  # full-width, folded by NFKC
+    "日本語 " * 4_000,
+    "😀 " * 5_000,  # byte fallback
+    ("word" + " " * 3_000) * 10,
+    "a" + " " * 10_000 + "b",  # a piece of spaces only normalizes to nothing: must be encoded whole
+]
+
+
+def _documents() -> list[Document]:
+    """Every sample book (a document per paragraph, language from its folder) plus edge cases."""
+    docs = [
+        Document(id=f"{f.stem}-{i}", text=para, source="books", lang=f.parent.name)
+        for f in sorted(BOOKS.glob("**/*.txt"))
+        for i, para in enumerate(f.read_text("utf-8").split("\n\n"))
+    ]
+    docs += [
+        Document(id="long", text=_long_text(), source="books", lang="mixed"),
+        Document(id="empty", text="", source="books", lang="und"),
+        Document(id="odd", text="  Ｆｕｌｌ-width ①, tab\tand emoji 😀 ✓\n\nnew paragraph ", source="books", lang="en"),
+    ]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    root = tmp_path_factory.mktemp("corpus")
+    docs = _documents()
+    by_split = {"train": [d for i, d in enumerate(docs) if i % 5], "val": [d for i, d in enumerate(docs) if not i % 5]}
+    out = {}
+    for split, split_docs in by_split.items():
+        with ShardWriter(root / split, CORPUS_SCHEMA, shard_bytes=8 * 1024, row_group_bytes=2 * 1024) as writer:
+            for doc in split_docs:
+                writer.write(doc.to_row())
+        out[split] = writer.shards
+    assert len(out["train"]) >= 3 and len(out["val"]) >= 2
+    return out
+
+
+@pytest.fixture(scope="module")
+def encoded(model: Path, shards: dict[str, list[Path]], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tokens") / "tokenized_corpus"
+    return out, encode_corpus(model, shards, out, processes=1)
+
+
+def _normalized(sp: spm.SentencePieceProcessor, text: str) -> str:
+    """The text as the tokenizer sees it (NFKC, collapsed whitespace), which is what decoding gives back."""
+    text = sp.normalize(text).replace("\u2581", " ")
+    return text[1:] if text.startswith(" ") else text
+
+
+def test_every_document_decodes_back(model: Path, shards: dict[str, list[Path]], encoded: tuple[Path, dict]) -> None:
+    out, _ = encoded
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    for split in SPLITS:
+        packed = PackedTokens.open(out, split, expected_checksum=tokenizer_checksum(model))
+        rows = list(iter_rows(shards[split], columns=["text"]))
+        assert len(packed) == len(rows)
+        for i, row in enumerate(rows):
+            doc = packed.document(i)
+            assert doc[0] == 2 and doc[-1] == 3
+            assert not np.isin(doc[1:-1], [0, 2, 3, 4]).any()  # no framing or padding inside a document
+            assert sp.decode(doc[1:-1].tolist()) == _normalized(sp, row["text"])
+
+
+def test_offsets_and_header(model: Path, shards: dict[str, list[Path]], encoded: tuple[Path, dict]) -> None:
+    out, stats = encoded
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    for split in SPLITS:
+        packed = PackedTokens.open(out, split)
+        texts = [r["text"] for r in iter_rows(shards[split], columns=["text"])]
+        lengths = [len(ids) + 2 for ids in sp.encode(texts, out_type=int)]
+        assert packed.offsets.tolist() == np.concatenate([[0], np.cumsum(lengths)]).tolist()
+        assert isinstance(packed.tokens, np.memmap) and isinstance(packed.offsets, np.memmap)
+        assert packed.tokens.dtype == np.dtype("<u2")
+
+        h = packed.header
+        assert h["dtype"] == "uint16" and h["vocab_size"] == 800 and (h["bos_id"], h["eos_id"]) == (2, 3)
+        assert h["tokenizer_sha256"] == tokenizer_checksum(model)
+        assert h["tokens"] == packed.num_tokens == sum(lengths) and h["documents"] == len(texts)
+        assert h["text_bytes"] == sum(len(t.encode("utf-8")) for t in texts)
+        assert sum(h["tokens_by_lang"].values()) == h["tokens"]
+        assert sum(h["bytes_by_lang"].values()) == h["text_bytes"]
+        assert sum(h["documents_by_lang"].values()) == h["documents"]
+        assert header_path(out, split).stat().st_size < 4096  # offsets are not inline
+
+        s = stats[split]
+        assert (s["tokens"], s["documents"], s["text_bytes"]) == (h["tokens"], h["documents"], h["text_bytes"])
+        assert s["tokens_by_lang"] == h["tokens_by_lang"]
+        assert s["bytes_per_token"] == round(h["text_bytes"] / (h["tokens"] - 2 * h["documents"]), 4)
+        assert set(s["bytes_per_token_by_lang"]) == set(h["tokens_by_lang"])
+    assert {"en", "zh", "ja", "ar"} <= set(stats["train"]["tokens_by_lang"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{s}{ext}" for s in SPLITS for ext in (".bin", ".idx.npy", ".json")
+    )
+
+
+def test_parallel_output_is_byte_identical(
+    model: Path, shards: dict[str, list[Path]], encoded: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, stats = encoded
+    assert encode_corpus(model, shards, tmp_path / "two", processes=2) == stats
+    for split in SPLITS:
+        for path in (bin_path, offsets_path, header_path):
+            assert path(tmp_path / "two", split).read_bytes() == path(out, split).read_bytes()
+
+
+def test_other_tokenizer_changes_checksum_and_is_refused(
+    model: Path, encoded: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, _ = encoded
+    other = _train_tokenizer(tmp_path / "other.model", 1000)
+    assert tokenizer_checksum(other) != tokenizer_checksum(model)
+    with pytest.raises(TokenizerMismatchError, match=tokenizer_checksum(other)):
+        PackedTokens.open(out, "train", expected_checksum=tokenizer_checksum(other))
+
+
+def test_model_changed_during_encoding_is_refused(model: Path, shards: dict[str, list[Path]], tmp_path: Path) -> None:
+    job = ShardJob(model, "0" * 64, "<u2", shards["val"][0], tmp_path / "t.bin", tmp_path / "t.len")
+    with pytest.raises(TokenizerMismatchError, match="changed during encoding"):
+        encode_shard(job)
+
+
+def test_rerun_replaces_the_folder_whole(model: Path, shards: dict[str, list[Path]], tmp_path: Path) -> None:
+    out = tmp_path / "tokenized_corpus"
+    encode_corpus(model, shards, out, processes=1)
+    stats = encode_corpus(model, {"val": shards["val"]}, out, processes=1)
+    assert set(stats) == {"val"}
+    assert sorted(p.name for p in out.iterdir()) == ["val.bin", "val.idx.npy", "val.json"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_cutting_long_documents_changes_no_id(model: Path) -> None:
+    encoder = Encoder(model.read_bytes())
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    assert is_bpe(model.read_bytes()) and encoder.cuttable
+    long = _long_text()
+    pieces = encoder.cut(long)
+    assert len(pieces) > len(long) // (4 * CUT_CHARS) and "".join(pieces) == long
+    assert len(encoder.cut(ODD_TEXTS[-1])) == 1
+    assert sum(len(encoder.cut(t)) > 1 for t in ODD_TEXTS) >= 6
+    texts = [long, *ODD_TEXTS, "short text", ""]
+    assert encoder.encode(texts) == sp.encode(texts, out_type=int)
+
+
+@pytest.mark.parametrize("options", [{"split_by_whitespace": False}, {"model_type": "unigram"}])
+def test_models_that_could_change_are_encoded_whole(options: dict, tmp_path: Path) -> None:
+    """BPE pieces spanning words, or a unigram model (Viterbi sums scores), make cutting unsafe."""
+    path = _train_tokenizer(tmp_path / "t.model", 1000, **options)
+    encoder = Encoder(path.read_bytes())
+    assert not encoder.cuttable
+    assert encoder.cut(_long_text()) == [_long_text()]
+    texts = [_long_text(), *ODD_TEXTS]
+    assert encoder.encode(texts) == spm.SentencePieceProcessor(model_file=str(path)).encode(texts, out_type=int)
