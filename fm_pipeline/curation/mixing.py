@@ -18,8 +18,17 @@ beside the target; `balance` then reports the share it achieved.
 Rates are applied per document and deterministically: a rate of 2.3 gives every document 2 copies and a
 third one when a hash of (id, copy index, seed) falls below 0.3. Copies after the first get the id
 `"<id>#rep<k>"` (k = 1, 2, ...), so ids stay unique in the output; the original id is everything before
-`#rep`. The validation split is decided by a hash of the original id alone (`split_of`), so it never
-shares a document with train, is never repeated or downsampled, and stays the same whatever the mix.
+`#rep`.
+
+The validation split is stratified by language (`val_ids`): each language with at least `min_docs_for_val`
+documents gives val `val_count(n)` of its n documents, `val_fraction * n` rounded half up but at least
+`min_val_docs`, namely those whose keyed hash of the original id alone (the key `split_of` compares with
+`val_fraction`) ranks lowest, ties broken by id; smaller languages keep every document for training. So
+every language large enough to measure has val documents (a hash threshold alone left a 5% split of a small
+multilingual corpus all English), val never shares a document with train, is never repeated or downsampled,
+and stays the same whatever the mix or seed. Choosing the lowest ranks needs each language's size first, so
+a pre-pass reads the `id` and `lang` columns (and the text lengths when the plan is to be computed: the same
+read that counts bytes per language) and holds ids and hashes only, never texts.
 
 Every input document leaves `balance` exactly once: in train (once or as several copies), in val, or in the
 dropped folder with the reason `"downsampled:<lang>"` (REJECTED_SCHEMA), so `docs_in == train_originals +
@@ -57,6 +66,10 @@ DEFAULT_ALPHA = 0.3
 # 5% rather than the usual 1%: the corpora this pipeline runs on by default are small (thousands of
 # documents), and 1% would leave a validation set of a few dozen documents, too few for per-language loss.
 DEFAULT_VAL_FRACTION = 0.05
+# Every language with at least 4 documents gets a val document, even where 5% rounds to none; a language with
+# 1-3 documents keeps them all for training, where they do more good than as a 1-document evaluation.
+DEFAULT_MIN_VAL_DOCS = 1
+DEFAULT_MIN_DOCS_FOR_VAL = 4
 REPEAT_SEPARATOR = "#rep"
 # Copies of a document enter the buffer together and leave after about this many documents each, so they end
 # up thousands of documents apart; 10,000 documents of a few KB is tens of MB of memory.
@@ -156,14 +169,18 @@ def plan_mix(
     )
 
 
+def _add_lang_bytes(totals: dict[str, int], table: pa.Table) -> None:
+    """Add the UTF-8 bytes of `table`'s text per language to `totals` (columnar)."""
+    table = pa.table({"lang": table.column("lang"), "n": pc.binary_length(table.column("text"))})
+    for row in table.group_by("lang").aggregate([("n", "sum")]).to_pylist():
+        totals[row["lang"]] = totals.get(row["lang"], 0) + row["n_sum"]
+
+
 def lang_bytes(shards: Sequence[Path]) -> dict[str, int]:
     """UTF-8 bytes of text per language over the shards (columnar: no Python object per document)."""
     totals: dict[str, int] = {}
     for shard in shards:
-        table = pq.read_table(shard, columns=["lang", "text"])
-        table = pa.table({"lang": table.column("lang"), "n": pc.binary_length(table.column("text"))})
-        for row in table.group_by("lang").aggregate([("n", "sum")]).to_pylist():
-            totals[row["lang"]] = totals.get(row["lang"], 0) + row["n_sum"]
+        _add_lang_bytes(totals, pq.read_table(shard, columns=["lang", "text"]))
     return dict(sorted(totals.items()))
 
 
@@ -173,9 +190,78 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2**64
 
 
+def _split_key(doc_id: str) -> float:
+    """The keyed hash of an original id that decides the split: uniform in [0, 1), independent of the seed."""
+    return _unit("split", doc_id)
+
+
 def split_of(doc_id: str, val_fraction: float = DEFAULT_VAL_FRACTION) -> str:
-    """Return "val" for about `val_fraction` of documents, chosen by a hash of the id alone, else "train"."""
-    return "val" if _unit("split", doc_id) < val_fraction else "train"
+    """Per document, without stratification: "val" when the id's split key is below `val_fraction`, else
+    "train". `balance` uses the stratified `val_ids` instead, which ranks documents by the same key."""
+    return "val" if _split_key(doc_id) < val_fraction else "train"
+
+
+def val_count(
+    n_docs: int,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    min_val_docs: int = DEFAULT_MIN_VAL_DOCS,
+    min_docs_for_val: int = DEFAULT_MIN_DOCS_FOR_VAL,
+) -> int:
+    """How many of a language's `n_docs` documents go to val: none when `n_docs < min_docs_for_val`, else
+    `val_fraction * n_docs` rounded half up, at least `min_val_docs` and at most `n_docs`."""
+    if not 0 <= val_fraction <= 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, not {val_fraction}")
+    if min_val_docs < 0 or min_docs_for_val < 0:
+        raise ValueError("min_val_docs and min_docs_for_val must not be negative")
+    if n_docs < min_docs_for_val:
+        return 0
+    return min(n_docs, max(min_val_docs, math.floor(val_fraction * n_docs + 0.5)))
+
+
+def _survey(
+    shards: Sequence[Path],
+    val_fraction: float,
+    min_val_docs: int,
+    min_docs_for_val: int,
+    count_bytes: bool,
+) -> tuple[dict[str, int], set[str]]:
+    """One pass over the `id` and `lang` columns (and `text`, for its byte length, when `count_bytes`):
+    bytes per language (empty unless `count_bytes`) and the val ids (see `val_ids`).
+    Holds ids, languages and split keys, columnar, never texts; the val ids become a Python set."""
+    totals: dict[str, int] = {}
+    parts = []
+    for shard in shards:
+        table = pq.read_table(shard, columns=["id", "lang", "text"] if count_bytes else ["id", "lang"])
+        if count_bytes:
+            _add_lang_bytes(totals, table)
+        ids = table.column("id").cast(pa.large_string())
+        keys = pa.array([_split_key(doc_id) for doc_id in ids.to_pylist()], pa.float64())
+        parts.append(pa.table({"lang": table.column("lang").cast(pa.large_string()), "key": keys, "id": ids}))
+    if not parts:
+        return totals, set()
+    table = pa.concat_tables(parts).combine_chunks()
+    docs = {row["lang"]: row["lang_count"] for row in table.group_by("lang").aggregate([("lang", "count")]).to_pylist()}
+    # Sorted by language (UTF-8 byte order, which is code point order, as `sorted` gives), then key, then id:
+    # each language is one run of rows, its lowest keys first.
+    order = pc.sort_indices(table, sort_keys=[("lang", "ascending"), ("key", "ascending"), ("id", "ascending")])
+    chosen: set[str] = set()
+    start = 0
+    for lang in sorted(docs):
+        k = val_count(docs[lang], val_fraction, min_val_docs, min_docs_for_val)
+        chosen.update(table.column("id").take(order.slice(start, k)).to_pylist())
+        start += docs[lang]
+    return dict(sorted(totals.items())), chosen
+
+
+def val_ids(
+    shards: Sequence[Path],
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    min_val_docs: int = DEFAULT_MIN_VAL_DOCS,
+    min_docs_for_val: int = DEFAULT_MIN_DOCS_FOR_VAL,
+) -> set[str]:
+    """The ids `balance` puts in val: per language, the `val_count(n)` documents whose split key (keyed hash
+    of the id) is lowest, ties broken by id. Reads only the `id` and `lang` columns."""
+    return _survey(shards, val_fraction, min_val_docs, min_docs_for_val, count_bytes=False)[1]
 
 
 def copies_of(doc_id: str, rate: float, seed: int) -> int:
@@ -250,6 +336,8 @@ def balance(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     diversity_sample_bytes: int = 2_000_000,
     shuffle_buffer_docs: int = DEFAULT_SHUFFLE_BUFFER_DOCS,
+    min_val_docs: int = DEFAULT_MIN_VAL_DOCS,
+    min_docs_for_val: int = DEFAULT_MIN_DOCS_FOR_VAL,
 ) -> dict[str, Any]:
     """Stream the documents once into train and val shards (CORPUS_SCHEMA, about `shard_bytes` each),
     repeating or dropping training documents by their language's rate; dropped documents go to
@@ -261,14 +349,21 @@ def balance(
     so the copies of a document are spread through train rather than adjacent; memory is bounded by the
     buffer. Val and dropped keep the input order.
 
+    Val is stratified by language (`val_ids`, with `val_fraction`, `min_val_docs`, `min_docs_for_val`):
+    a pre-pass over the `id` and `lang` columns picks it, and counts the bytes per language for the plan
+    in the same read when `plan` is not a `MixPlan`. The report's `val_docs_by_lang` gives the result.
+
     Diversity (distinct word 4-grams) is measured on the documents whose id hash falls in a sample of
     about `diversity_sample_bytes`, so memory stays bounded whatever the corpus size.
     """
     shards = [Path(s) for s in shards]
     shuffle = _ShuffleBuffer(shuffle_buffer_docs, seed)
+    bytes_in, val_set = _survey(
+        shards, val_fraction, min_val_docs, min_docs_for_val, count_bytes=not isinstance(plan, MixPlan)
+    )
     if not isinstance(plan, MixPlan):
         config = plan or MixConfig()
-        plan = plan_mix(lang_bytes(shards), config.weights, config.alpha, config.max_repeats)
+        plan = plan_mix(bytes_in, config.weights, config.alpha, config.max_repeats)
     sample_fraction = min(1.0, diversity_sample_bytes / max(1, sum(plan.bytes_in.values())))
     table: dict[tuple[str, str], dict[str, int]] = {}
     totals = dict.fromkeys(("docs_in", "train_docs", "train_originals", "val_docs", "docs_dropped", "docs_repeated"), 0)
@@ -301,7 +396,7 @@ def balance(
             sampled = _unit("diversity", doc_id) < sample_fraction
             if sampled:
                 before.add(row["text"])
-            if split_of(doc_id, val_fraction) == "val":
+            if doc_id in val_set:
                 val.write(row)
                 cell["val_docs"] += 1
                 cell["val_bytes"] += size
@@ -341,6 +436,9 @@ def balance(
         **totals,
         "seed": seed,
         "val_fraction": val_fraction,
+        "min_val_docs": min_val_docs,
+        "min_docs_for_val": min_docs_for_val,
+        "val_docs_by_lang": by_lang("val_docs"),
         "max_copies": max_copies,
         "bytes_in": sum(bytes_before.values()),
         "train_bytes": train_total,

@@ -1,6 +1,6 @@
-"""Language mixing: exact plans on a toy table, and balancing real multilingual text into train/val shards
-that are deterministic, disjoint, within max_repeats, close to the planned mix, shuffled, and that account
-for every input document (train, val, or dropped with its reason)."""
+"""Language mixing: exact plans on a toy table, a val split stratified by language, and balancing real
+multilingual text into train/val shards that are deterministic, disjoint, within max_repeats, close to the
+planned mix, shuffled, and that account for every input document (train, val, or dropped with its reason)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from fm_pipeline.curation.mixing import (
     lang_bytes,
     plan_mix,
     split_of,
+    val_count,
+    val_ids,
 )
 from fm_pipeline.curation.parquet_io import list_shards
 
@@ -166,7 +168,7 @@ def test_val_and_train_never_share_a_document(shards: list[Path], balanced: dict
     assert all("#rep" not in i for i in val)
     inputs = {i for s in shards for i in pq.read_table(s, columns=["id"]).column("id").to_pylist()}
     assert {_original(i) for i in train} | set(val) <= inputs
-    assert set(val) == {i for i in inputs if split_of(i) == "val"}
+    assert set(val) == val_ids(shards)
     report = balanced["report"]
     assert report["val_docs"] == len(val) and report["train_docs"] == len(train)
     assert report["docs_in"] == len(inputs) == sum(row["docs_in"] for row in report["by_lang_source"])
@@ -237,10 +239,8 @@ def test_dropped_rows_keep_every_column_and_their_reason(shards: list[Path], bal
     dropped_shards = list_shards(balanced["out"] / "dropped")
     assert all(pq.read_schema(p).remove_metadata() == REJECTED_SCHEMA for p in dropped_shards)
     dropped = [r for p in dropped_shards for r in pq.read_table(p).to_pylist()]
-    rates = balanced["plan"].rates
-    expected = {
-        i for i, r in inputs.items() if split_of(i) == "train" and copies_of(i, rates[r["lang"]], seed=3) == 0
-    }
+    rates, val = balanced["plan"].rates, val_ids(shards)
+    expected = {i for i, r in inputs.items() if i not in val and copies_of(i, rates[r["lang"]], seed=3) == 0}
     assert [r["id"] for r in dropped] == sorted(expected, key=list(inputs).index)  # once each, input order
     for row in dropped:
         assert row["reason"] == f"downsampled:{row['lang']}"
@@ -293,3 +293,96 @@ def test_shuffle_buffer_must_hold_a_document(shards: list[Path], tmp_path: Path)
     with pytest.raises(ValueError, match="shuffle_buffer_docs"):
         balance(shards, *_outputs(tmp_path / "out"), seed=0, shuffle_buffer_docs=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_val_count_rule() -> None:
+    """5% rounded half up, at least one document, none for a language under four documents."""
+    assert [val_count(n) for n in (1, 3, 4, 10, 29, 30, 50, 100, 1000)] == [0, 0, 1, 1, 1, 2, 3, 5, 50]
+    assert val_count(100, 0.01) == 1 and val_count(1000, 0.01) == 10
+    assert val_count(4, min_val_docs=5) == 4  # never more than the language has
+    assert val_count(1, min_docs_for_val=1) == 1 and val_count(3, min_docs_for_val=1) == 1
+    assert val_count(40, 0.0) == 1 and val_count(40, 0.0, min_val_docs=0) == 0
+    with pytest.raises(ValueError, match="val_fraction"):
+        val_count(10, 1.5)
+    with pytest.raises(ValueError, match="negative"):
+        val_count(10, min_val_docs=-1)
+
+
+def _split_key(doc_id: str) -> float:
+    """The split key recomputed from its definition: blake2b of "split", 0x1f, the id."""
+    digest = hashlib.blake2b(f"split\x1f{doc_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+TOY_SIZES = {"en": 100, "sw": 10, "mt": 3}
+
+
+@pytest.fixture()
+def toy_shards(tmp_path: Path) -> list[Path]:
+    """Three languages of 100, 10 and 3 documents, interleaved over two shards."""
+    docs = [
+        Document(id=f"{lang}-{i}", text=f"{lang} document {i} " * (1 + i % 7), source="web", lang=lang)
+        for lang, n in TOY_SIZES.items()
+        for i in range(n)
+    ]
+    docs.sort(key=lambda d: hashlib.sha256(d.id.encode()).digest())
+    paths = [tmp_path / "in" / f"part-{k}.parquet" for k in range(2)]
+    paths[0].parent.mkdir()
+    for k, path in enumerate(paths):
+        rows = [d.to_row() for d in docs[k::2]]
+        pq.write_table(pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), path)
+    return paths
+
+
+def test_val_is_stratified_by_language(toy_shards: list[Path]) -> None:
+    val = val_ids(toy_shards)
+    by_lang = Counter(i.split("-")[0] for i in val)
+    assert dict(by_lang) == {"en": 5, "sw": 1}  # 5% of 100; at least one of 10; none of 3
+    for lang, n in TOY_SIZES.items():
+        ranked = sorted((f"{lang}-{i}" for i in range(n)), key=lambda i: (_split_key(i), i))
+        assert set(ranked[: by_lang[lang]]) == {i for i in val if i.startswith(f"{lang}-")}, lang
+    assert val_ids(toy_shards) == val and val_ids(toy_shards[::-1]) == val  # deterministic, order-free
+    assert val_ids(toy_shards, min_docs_for_val=3) == val | {min((f"mt-{i}" for i in range(3)), key=_split_key)}
+    assert Counter(i.split("-")[0] for i in val_ids(toy_shards, 0.2, min_val_docs=3)) == {"en": 20, "sw": 3}
+    assert val_ids(toy_shards, 0.0, min_val_docs=0) == set() and val_ids([]) == set()
+
+
+def test_balance_splits_the_toy_corpus_by_language(toy_shards: list[Path], tmp_path: Path) -> None:
+    report = balance(toy_shards, *_outputs(tmp_path / "a"), seed=0)
+    assert report["val_docs_by_lang"] == {"en": 5, "mt": 0, "sw": 1} and report["val_docs"] == 6
+    assert report["min_val_docs"] == 1 and report["min_docs_for_val"] == 4
+    val_rows = [r for p in list_shards(tmp_path / "a" / "val") for r in pq.read_table(p).to_pylist()]
+    assert {r["id"] for r in val_rows} == val_ids(toy_shards)
+    inputs = [i for p in toy_shards for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
+    assert [r["id"] for r in val_rows] == [i for i in inputs if i in val_ids(toy_shards)]  # input order
+    train = {_original(i) for i in _ids(tmp_path / "a" / "train")}
+    assert train and not train & {r["id"] for r in val_rows}
+    assert {i for i in inputs if i.startswith("mt-")} <= train  # a 3-document language trains on all of it
+    assert audit_balance(toy_shards, *_outputs(tmp_path / "a"))["exactly_once"] is True
+
+    again = balance(toy_shards, *_outputs(tmp_path / "b"), seed=0)
+    assert again == report
+    for name in ("train", "val", "dropped"):
+        assert _digest(tmp_path / "b" / name) == _digest(tmp_path / "a" / name), name
+    plan = plan_mix(lang_bytes(toy_shards))  # a given plan: the pre-pass reads no text, same split
+    given = balance(toy_shards, *_outputs(tmp_path / "c"), plan, seed=0)
+    assert given["val_docs_by_lang"] == report["val_docs_by_lang"]
+    assert _digest(tmp_path / "c" / "val") == _digest(tmp_path / "a" / "val")
+    wider = balance(toy_shards, *_outputs(tmp_path / "d"), seed=0, val_fraction=0.2, min_val_docs=0, min_docs_for_val=1)
+    assert wider["val_docs_by_lang"] == {"en": 20, "mt": 1, "sw": 2}
+    with pytest.raises(ValueError, match="val_fraction"):
+        balance(toy_shards, *_outputs(tmp_path / "e"), seed=0, val_fraction=2.0)
+    assert not (tmp_path / "e").exists()
+
+
+def test_every_measurable_language_has_val_documents(shards: list[Path], balanced: dict) -> None:
+    """On the real corpus (UDHR paragraphs in many languages) each language of 4+ documents has val data."""
+    docs = Counter(lang for s in shards for lang in pq.read_table(s, columns=["lang"]).column("lang").to_pylist())
+    val_langs = Counter(
+        lang for p in list_shards(balanced["out"] / "val") for lang in pq.read_table(p).column("lang").to_pylist()
+    )
+    report = balanced["report"]
+    assert report["val_docs_by_lang"] == {lang: val_langs.get(lang, 0) for lang in sorted(docs)}
+    assert report["val_docs_by_lang"] == {lang: val_count(n) for lang, n in sorted(docs.items())}
+    assert {lang for lang, n in docs.items() if n >= 4} == set(val_langs)
+    assert sum(val_langs.values()) == report["val_docs"]

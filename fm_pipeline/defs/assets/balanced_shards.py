@@ -15,6 +15,9 @@ class BalancedShardsConfig(dg.Config):
     alpha: float = DEFAULT_ALPHA
     max_repeats: float = 4.0
     val_fraction: float = 0.05
+    min_val_docs: int = 1
+    """Val documents at least, per language with `min_docs_for_val` documents or more (stratified split)."""
+    min_docs_for_val: int = 4
     seed: int = 0
     shard_mb: int = 64
     mix_tolerance: float = 0.03
@@ -43,7 +46,8 @@ def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.Mate
     inputs = list_shards(lake.path("deduped_corpus") / "kept")
     out = lake.path("balanced_shards")
     report = balance(inputs, out / "train", out / "val", out / "dropped", mix, seed=config.seed,
-                     shard_bytes=config.shard_mb * 2**20, val_fraction=config.val_fraction)
+                     shard_bytes=config.shard_mb * 2**20, val_fraction=config.val_fraction,
+                     min_val_docs=config.min_val_docs, min_docs_for_val=config.min_docs_for_val)
     audit = audit_balance(inputs, out / "train", out / "val", out / "dropped")
     shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report["share"].items()]
     worst = max((abs(s["achieved"] - s["achievable"]) for s in shares), default=0.0)
@@ -61,6 +65,7 @@ def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.Mate
                 report["by_lang_source"], ["lang", "source", "docs_in", "bytes_in", "train_docs", "train_bytes",
                                            "val_docs", "dropped_docs"])),
             "bytes_by_lang": dg.MetadataValue.json(report["bytes_by_lang"]),
+            "val_docs_by_lang": dg.MetadataValue.json(report["val_docs_by_lang"]),
             "language_entropy_bits": dg.MetadataValue.json(report["entropy_bits"]),
             "distinct_4gram_share": dg.MetadataValue.json(report["distinct_4gram_share"]),
             "plan": dg.MetadataValue.json(report["plan"]),
