@@ -9,6 +9,7 @@ in shard order, so the output does not depend on the number of processes and rer
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,11 +29,14 @@ from fm_pipeline.tokenization.packed import (
     token_dtype,
     tokenizer_checksum,
 )
+from fm_pipeline.tokenization.spm_model import BPE, parse_model
 
 BATCH_DOCS = 1024
 BATCH_BYTES = 4 * 1024 * 1024
 CUT_CHARS = 2048
 WS = "\u2581"  # SentencePiece's whitespace mark
+_SPANS_CUT = re.compile(f"[^{WS}]{WS}")  # a piece holding this could span a cut
+_CUT_SPACE = re.compile(r"(?<=\S) ")
 
 
 @dataclass(frozen=True)
@@ -55,75 +59,46 @@ class ShardPart:
     documents_by_lang: Counter[str] = field(default_factory=Counter)
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _proto_fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) of a serialized protobuf message's top-level fields."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        wire = key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield key >> 3, value
-            continue
-        if wire == 2:
-            size, pos = _varint(buf, pos)
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield key >> 3, buf[pos : pos + size]
-        pos += size
-
-
-def is_bpe(proto: bytes) -> bool:
-    """Whether a SentencePiece model is BPE (ModelProto.trainer_spec = 2, TrainerSpec.model_type = 3, BPE = 2),
-    read from the bytes because sentencepiece's generated protobuf module needs a matching protobuf runtime."""
-    trainer = next((v for n, v in _proto_fields(proto) if n == 2 and isinstance(v, bytes)), b"")
-    return next((v for n, v in _proto_fields(trainer) if n == 3 and isinstance(v, int)), 1) == 2
-
-
 class Encoder:
     """SentencePiece encoding, with long documents cut into pieces at spaces and encoded piece by piece.
 
-    SentencePiece's BPE keeps a priority queue over the whole input, so a 1 MB document encodes 3x slower
-    than the same text in 2 KB pieces. For a BPE model (merges compare piece scores, never sums of them)
-    cutting changes no id when (1) no vocabulary piece holds the whitespace mark `▁` after its first
-    character, so no merge can span a cut made before a `▁` (checked once per model), and (2) the normalized
-    pieces, joined, equal the normalized document and each piece after the first starts with `▁` (checked per
-    document, cheap next to encoding). Other models, and documents failing (2), are encoded whole.
+    SentencePiece's BPE keeps a priority queue over the whole input, so a 1 MB book encodes 3x slower than the
+    same text in 2 KB pieces. A document is cut at spaces that follow a non-space character; each space is
+    dropped, the next piece's dummy prefix `▁` standing in for it. For a BPE model (merges compare piece
+    scores, never sums of them) this changes no id when (1) no vocabulary piece holds a `▁` right after
+    another character than `▁`, so no merge can span such a cut (checked once per model; true of SentencePiece
+    BPE, whose training splits words there, with or without whitespace-only pieces), and (2) the normalized
+    pieces, joined, equal the normalized document, each piece after the first starting with `▁` and each
+    before the last not ending with one (checked per document, cheap next to encoding). Other models, and
+    documents failing (2), are encoded whole.
     """
 
     def __init__(self, proto: bytes) -> None:
         self.sp = spm.SentencePieceProcessor(model_proto=proto)
-        self.cuttable = is_bpe(proto) and not any(
-            WS in self.sp.id_to_piece(i)[1:] for i in range(self.sp.get_piece_size())
+        model = parse_model(proto)
+        self.cuttable = model.trainer.model_type == BPE and not any(
+            _SPANS_CUT.search(piece.piece) for piece in model.pieces
         )
 
     def cut(self, text: str) -> list[str]:
-        """`text` in pieces of about CUT_CHARS characters, or whole where cutting could change an id."""
+        """`text` in pieces of about CUT_CHARS characters (the spaces cut at left out), or whole where cutting
+        could change an id."""
         if not self.cuttable or len(text) <= 2 * CUT_CHARS:
             return [text]
         pieces, start = [], 0
         while len(text) - start > 2 * CUT_CHARS:
-            cut = text.find(" ", start + CUT_CHARS)
-            if cut < 0:
+            space = _CUT_SPACE.search(text, start + CUT_CHARS)
+            if space is None:
                 break
-            pieces.append(text[start:cut])
-            start = cut
+            pieces.append(text[start : space.start()])
+            start = space.end()
         pieces.append(text[start:])
         normalized = [self.sp.normalize(p) for p in pieces]
-        if all(n.startswith(WS) for n in normalized[1:]) and "".join(normalized) == self.sp.normalize(text):
+        if (
+            all(n.startswith(WS) for n in normalized[1:])
+            and all(n and not n.endswith(WS) for n in normalized[:-1])
+            and "".join(normalized) == self.sp.normalize(text)
+        ):
             return pieces
         return [text]
 
