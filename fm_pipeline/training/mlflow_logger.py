@@ -1,0 +1,99 @@
+"""MLflow for training runs: params, metrics, artifacts and a registered model version.
+
+The caller owns the MLflow run (the Dagster resource starts and ends it); this only writes into it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from fm_pipeline.training.callbacks import RunInfo, TrainingCallback, TrainResult
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: MLflow params are flat."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class MlflowLogger(TrainingCallback):
+    """Logs a training run into the already-active MLflow run and registers the final model.
+
+    The caller owns the run (starts and ends it); this only writes into it: params (the whole config
+    flattened, parameter count, tokenizer checksum), `train/*` metrics per logged step, `eval/*` metrics,
+    the training config and tokenizer as artifacts, and the final checkpoint as `checkpoint/`, registered
+    as a new version of `registered_model` (skipped when None).
+    """
+
+    def __init__(self, registered_model: str | None = "fm-pipeline-pretrained") -> None:
+        self.registered_model = registered_model
+        self.tokenizer_path: Path | None = None
+        self.model_version: int | None = None
+
+    @staticmethod
+    def _run_id() -> str:
+        run = mlflow.active_run()
+        if run is None:
+            raise RuntimeError("MlflowLogger needs an active MLflow run (mlflow.start_run) around training")
+        return run.info.run_id
+
+    def on_train_start(self, info: RunInfo) -> None:
+        self._run_id()
+        params = {
+            **flatten(info.config.to_dict()),
+            **flatten({"model": info.model_config}),
+            "n_params": info.n_params,
+            "tokenizer_sha256": info.tokenizer_sha256,
+            "device": info.device,
+            "world_size": info.world_size,
+        }
+        mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in params.items()})
+        mlflow.log_dict(info.config.to_dict(), "config.json")
+        self.tokenizer_path = Path(info.config.tokenizer_path)
+        mlflow.log_artifact(str(self.tokenizer_path))
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics({f"train/{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=step)
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics({f"eval/{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=step)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        """Upload the model files (not the optimizer state) with the tokenizer, so the registered version
+        is self-contained, then register it."""
+        run_id = self._run_id()
+        files = [result.checkpoint / "model.safetensors", result.checkpoint / "config.json"]
+        for path in [*files, *([self.tokenizer_path] if self.tokenizer_path else [])]:
+            mlflow.log_artifact(str(path), "checkpoint")
+        if self.registered_model:
+            uri = mlflow.get_artifact_uri("checkpoint")
+            self.model_version = register_checkpoint(self.registered_model, uri, run_id)
+            mlflow.set_tag("registered_model_version", f"{self.registered_model}/{self.model_version}")
+
+
+def register_checkpoint(name: str, source_uri: str, run_id: str) -> int:
+    """Register a checkpoint folder (by artifact URI) as a new version of `name`, linked to its run.
+
+    A plain safetensors folder is not an MLflow-format model, so `runs:/` URIs do not resolve for it and
+    `mlflow.register_model` on its artifact URI would not record the run; the client API does both.
+    """
+    client = MlflowClient()
+    try:
+        client.create_registered_model(name)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    return int(client.create_model_version(name, source_uri, run_id=run_id).version)

@@ -1,0 +1,59 @@
+"""Command-line entry point, the same for one process and for torchrun:
+
+    python -m fm_pipeline.training.run --config train.json
+    torchrun --nproc_per_node 8 -m fm_pipeline.training.run --config train.json --mlflow-run-id <id>
+
+Rank 0 logs progress to stderr, writes `<out_dir>/train_result.json` and, with `--mlflow-run-id`, logs into
+that (already created) MLflow run, so a parent process can launch training and keep the run's lifecycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from contextlib import ExitStack
+from dataclasses import asdict
+from pathlib import Path
+
+from fm_pipeline.training.callbacks import LogCallback, TrainingCallback, TrainResult
+from fm_pipeline.training.config import TrainConfig
+from fm_pipeline.training.loop import train
+
+RESULT_FILE = "train_result.json"
+
+
+def result_to_json(result: TrainResult) -> str:
+    return json.dumps({**asdict(result), "checkpoint": str(result.checkpoint)}, indent=2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train a model from a TrainConfig, in one process or under torchrun.")
+    parser.add_argument("--config", type=Path, required=True, help="a TrainConfig as JSON")
+    parser.add_argument("--mlflow-run-id",
+                        help="log into this existing MLflow run (MLFLOW_TRACKING_URI picks the store)")
+    parser.add_argument("--registered-model", default="fm-pipeline-pretrained",
+                        help="registered model to add the final checkpoint to, with --mlflow-run-id")
+    args = parser.parse_args(argv)
+
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    config = TrainConfig.from_json(args.config)
+    callbacks: list[TrainingCallback] = [LogCallback(logging.getLogger("fm_pipeline.training"))]
+    with ExitStack() as stack:
+        if args.mlflow_run_id and main_rank:
+            import mlflow  # here, not at the top: the other ranks need not pay for importing it
+
+            from fm_pipeline.training.mlflow_logger import MlflowLogger
+
+            stack.enter_context(mlflow.start_run(run_id=args.mlflow_run_id))
+            callbacks.append(MlflowLogger(args.registered_model))
+        result = train(config, callbacks)
+    if main_rank:
+        (Path(config.out_dir) / RESULT_FILE).write_text(result_to_json(result) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+import pickle
+
+import pytest
+import torch
+
+from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.models import build_model
+from fm_pipeline.training import checkpoint as ckpt
+
+ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
+
+
+def _inputs(architecture: str) -> dict[str, torch.Tensor]:
+    idx = torch.randint(5, 64, (2, 12), generator=torch.Generator().manual_seed(1))
+    return {"idx": idx, "decoder_idx": idx[:, :6]} if architecture == "encoder_decoder" else {"idx": idx}
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_round_trip_gives_identical_logits_and_keeps_tied_embeddings(tmp_path, architecture):
+    config = ModelConfig(architecture=architecture, vocab_size=64, n_layer=2, n_head=2, d_model=16, block_size=16)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    ckpt.save_checkpoint(tmp_path / "ck", model, config, state=None)
+    loaded, loaded_config = ckpt.load_checkpoint(tmp_path / "ck")
+    loaded.eval()
+
+    assert loaded_config == config
+    assert torch.equal(model(**_inputs(architecture))[0], loaded(**_inputs(architecture))[0])
+    assert loaded.head.weight.data_ptr() == loaded.embed.tokens.weight.data_ptr()  # still one tensor
+
+
+def test_training_state_loads_with_weights_only(tmp_path, monkeypatch):
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    state = {"step": 3, "rng": torch.get_rng_state(), "nested": {"betas": (0.9, 0.95), "none": None}}
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    torch.save(state, folder / ckpt.STATE)
+    loaded = ckpt.load_training_state(folder)
+    assert loaded["step"] == 3 and torch.equal(loaded["rng"], state["rng"])
+    assert calls and all(kw.get("weights_only") is True for kw in calls)
+
+
+class Exploit:
+    """Unpickling this would call a function (print, standing in for os.system)."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_a_state_file_that_would_run_code_is_refused(tmp_path, capsys):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    torch.save({"step": Exploit()}, folder / ckpt.STATE)
+    with pytest.raises(pickle.UnpicklingError):
+        ckpt.load_training_state(folder)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    config = ModelConfig(vocab_size=32, n_layer=1, n_head=1, d_model=8, block_size=8)
+    model = build_model(config)
+    for step in (10, 20, 30):
+        ckpt.save_checkpoint(ckpt.step_folder(tmp_path, step), model, config, {"step": step})
+    ckpt.prune_checkpoints(tmp_path, keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000020", "step-0000030"]
