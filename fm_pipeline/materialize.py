@@ -13,8 +13,9 @@ import dagster as dg
 from fm_pipeline.definitions import defs
 
 
-def materialize_all(instance: dg.DagsterInstance) -> list[str]:
-    """Run every asset in topological order; returns the run ids. Stops at the first failed run."""
+def materialize_all(instance: dg.DagsterInstance, run_config: dict[str, dict] | None = None) -> list[str]:
+    """Run every asset in topological order; returns the run ids. Stops at the first failed run.
+    `run_config` maps an asset key to the run config of its runs (the launchpad's YAML as a dict)."""
     graph = defs.resolve_asset_graph()
     job = defs.resolve_implicit_global_asset_job_def()
     run_ids: list[str] = []
@@ -28,7 +29,8 @@ def materialize_all(instance: dg.DagsterInstance) -> list[str]:
                 label = key.to_user_string() + (f"[{partition}]" if partition else "")
                 print(f"materializing {label}", flush=True)
                 result = job.execute_in_process(
-                    instance=instance, asset_selection=[key], partition_key=partition, raise_on_error=False
+                    instance=instance, asset_selection=[key], partition_key=partition, raise_on_error=False,
+                    run_config=(run_config or {}).get(key.to_user_string()),
                 )
                 run_ids.append(result.run_id)
                 if not result.success:

@@ -20,6 +20,8 @@ from fm_pipeline.materialize import materialize_all
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 
 pytestmark = pytest.mark.slow
+TINY_PRETRAINING = {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
+    "steps": 12, "n_layer": 2, "n_head": 2, "d_model": 64, "block_size": 64, "batch_size": 8}}}}}}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
         for var in ("MLFLOW_TRACKING_URI", "FM_RAW_CORPUS", "FM_DOMAIN_CORPUS"):
             mp.delenv(var, raising=False)
         with dg.instance_for_test() as instance:
-            materialize_all(instance)
+            materialize_all(instance, {"pretrained_checkpoint": TINY_PRETRAINING})
             yield home, instance
 
 
@@ -46,6 +48,25 @@ def test_every_asset_check_passes(pipeline):
         ("balanced_shards", "train_val_disjoint"), ("tokenizer", "round_trip"),
         ("tokenized_corpus", "matches_tokenizer"),
     }
+
+
+def test_pretrained_checkpoint_is_published_with_its_evaluation_and_mlflow_run(pipeline):
+    home, instance = pipeline
+    out = home / "lake" / "pretrained_checkpoint"
+    assert (out / "model.safetensors").exists() and (out / "config.json").exists()
+    (mat,) = instance.fetch_materializations(dg.AssetKey("pretrained_checkpoint"), limit=1).records
+    meta = mat.asset_materialization.metadata
+    for key in ("eval/val_loss", "eval/val_ppl", "eval/val_bpb", "train/tokens_per_s", "mlflow_run_id"):
+        assert key in meta, key
+    assert meta["eval/val_loss"].value < 10 and meta["eval/val_bpb"].value > 0
+    assert len(meta["eval/val_bpb_by_lang"].value) >= 5, "the stratified val split covers several languages"
+    mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
+    run = mlflow.get_run(meta["mlflow_run_id"].value)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster.asset_key"] == "pretrained_checkpoint"
+    assert "eval/val_bpb" in run.data.metrics and "train/loss" in run.data.metrics
+    versions = mlflow.MlflowClient().search_model_versions("name='fm-pipeline-pretrained'")
+    assert [v.run_id for v in versions] == [run.info.run_id]
 
 
 def test_filtered_metadata_and_dedup_survivors(pipeline):
