@@ -32,26 +32,17 @@ from fm_pipeline.curation.dedup import (
     shingles,
 )
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
+from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chunks(text: str, size: int = 2000) -> list[str]:
-    out, cur, n = [], [], 0
-    for word in text.split():
-        cur.append(word)
-        n += len(word) + 1
-        if n >= size:
-            out.append(" ".join(cur))
-            cur, n = [], 0
-    return out
 
 
 def english_documents(corpora: Path) -> list[Document]:
     docs = []
     for name in ("botchan.txt", "tinyshakespeare.txt"):
         text = (corpora / "books" / name).read_text(encoding="utf-8-sig")
-        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang="en") for i, t in enumerate(_chunks(text))]
+        chunks = chunk_text(text, 2000)
+        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang="en") for i, t in enumerate(chunks)]
     for rel, source in (
         ("domain/biomedical.jsonl", "academic_papers"),
         ("domain/legal.jsonl", "reference_data"),

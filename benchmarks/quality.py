@@ -17,6 +17,7 @@ from typing import Any
 
 from fm_pipeline.curation.quality import prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_SECONDS = 3.0  # repeat timed passes until they have run this long, and at least MIN_PASSES times
@@ -31,20 +32,6 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def split_book(text: str, size: int = DOC_CHARS) -> list[str]:
-    """Consecutive runs of whole lines of about `size` characters."""
-    docs, lines, length = [], [], 0
-    for line in text.splitlines():
-        lines.append(line)
-        length += len(line) + 1
-        if length >= size:
-            docs.append("\n".join(lines))
-            lines, length = [], 0
-    if lines:
-        docs.append("\n".join(lines))
-    return docs
-
-
 def load(corpora: Path) -> dict[str, list[Doc]]:
     """The benchmark corpora, by name."""
     udhr = [(row["text"], row["meta"]["gold_lang"]) for row in _jsonl(corpora / "multilingual" / "udhr.jsonl")]
@@ -52,7 +39,7 @@ def load(corpora: Path) -> dict[str, list[Doc]]:
     books = [
         (doc, lang)
         for name, lang in BOOKS.items()
-        for doc in split_book((corpora / "books" / name).read_text(encoding="utf-8"))
+        for doc in chunk_text((corpora / "books" / name).read_text(encoding="utf-8"), DOC_CHARS, "line", keep_tail=True)
     ]
     return {"udhr": udhr, "common_crawl_en": web, "books": books}
 

@@ -37,26 +37,17 @@ from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
 from fm_pipeline.tokenization.train import TokenizerConfig
+from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _chunks(text: str, size: int = 2000) -> list[str]:
-    out, cur, n = [], [], 0
-    for line in text.splitlines():
-        cur.append(line)
-        n += len(line) + 1
-        if n >= size:
-            out.append("\n".join(cur))
-            cur, n = [], 0
-    return out
 
 
 def documents(corpora: Path) -> list[Document]:
     docs = []
     for name, lang in (("botchan.txt", "en"), ("tinyshakespeare.txt", "en"), ("wagahaiwa_nekodearu.txt", "ja")):
         text = (corpora / "books" / name).read_text(encoding="utf-8-sig")
-        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang=lang) for i, t in enumerate(_chunks(text))]
+        chunks = chunk_text(text, 2000, unit="line")
+        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang=lang) for i, t in enumerate(chunks)]
     for rel in ("domain/biomedical.jsonl", "domain/legal.jsonl", "domain/scientific.jsonl",
                 "web/common_crawl_en.jsonl", "multilingual/udhr.jsonl"):
         for line in (corpora / rel).read_text(encoding="utf-8").splitlines():

@@ -24,6 +24,7 @@ from fm_pipeline.curation.dedup import (
 )
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline_tests.text_chunks import chunk_text
 
 HEADER = "Home | About | Contact | Blog\n\n"
 FOOTER = "\n\n© 2024 Example Media. All rights reserved. Privacy Policy | Terms of Use"
@@ -33,18 +34,6 @@ def _write(path: Path, docs: list[Document]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist([d.to_row() for d in docs], schema=CORPUS_SCHEMA), path)
     return path
-
-
-def _chunks(text: str, size: int = 2000) -> list[str]:
-    """Cut a book into documents of about `size` characters at word boundaries."""
-    out, cur, n = [], [], 0
-    for word in text.split():
-        cur.append(word)
-        n += len(word) + 1
-        if n >= size:
-            out.append(" ".join(cur))
-            cur, n = [], 0
-    return out
 
 
 def _edit(text: str, rate: float, vocabulary: list[str], rng: random.Random) -> str:
@@ -64,7 +53,7 @@ def corpus(shared_corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     """Shards of real documents plus planted duplicates, and the expected fate of every planted copy."""
     root = tmp_path_factory.mktemp("dedup_in")
     rng = random.Random(7)
-    books = _chunks((shared_corpora / "books" / "botchan.txt").read_text(encoding="utf-8-sig"))[1:-1]
+    books = chunk_text((shared_corpora / "books" / "botchan.txt").read_text(encoding="utf-8-sig"), 2000)[1:-1]
     vocabulary = sorted(set(" ".join(books).split()))
     udhr = _jsonl(shared_corpora / "multilingual" / "udhr.jsonl")
     web = _jsonl(shared_corpora / "web" / "common_crawl_en.jsonl")

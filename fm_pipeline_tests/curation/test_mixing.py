@@ -30,6 +30,7 @@ from fm_pipeline.curation.mixing import (
     val_ids,
 )
 from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline_tests.text_chunks import chunk_text
 
 TOY = {"en": 1000, "zh": 400, "es": 100, "fr": 50, "de": 50}
 
@@ -84,17 +85,6 @@ def test_split_and_copies_are_deterministic_hashes() -> None:
     assert copies != [copies_of(i, 2.3, seed=1) for i in ids]
 
 
-def _chunks(text: str, size: int) -> list[str]:
-    out, cur, n = [], [], 0
-    for word in text.split():
-        cur.append(word)
-        n += len(word) + 1
-        if n >= size:
-            out.append(" ".join(cur))
-            cur, n = [], 0
-    return out
-
-
 @pytest.fixture(scope="module")
 def shards(shared_corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Real text in many languages: English books and web pages, Japanese novel chunks, and UDHR
@@ -102,7 +92,7 @@ def shards(shared_corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> li
     root = tmp_path_factory.mktemp("mix_in")
     books = [
         Document(id=f"botchan-{i}", text=t, source="books", lang="en")
-        for i, t in enumerate(_chunks((shared_corpora / "books" / "botchan.txt").read_text(encoding="utf-8-sig"), 2000))
+        for i, t in enumerate(chunk_text((shared_corpora / "books" / "botchan.txt").read_text("utf-8-sig"), 2000))
     ]
     neko = (shared_corpora / "books" / "wagahaiwa_nekodearu.txt").read_text(encoding="utf-8")[:60000]
     books += [
