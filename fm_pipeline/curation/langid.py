@@ -27,8 +27,9 @@ CODE_SWITCH_MIN_SHARE = 0.10
 # A segment whose best guess is below even odds says nothing about its language. On UDHR this halves
 # the monolingual documents fastText calls code-switched (13 -> 6 of 328: hr/sr, sk/cs, id/ms confusions).
 SEGMENT_MIN_SCORE = 0.5
-# identify() reads at most this many characters of a document: enough for its language and any switch.
-IDENTIFY_MAX_CHARS = 20_000
+# identify() reads about this many characters of a document, sampled across it: enough for its language and a
+# switch of language, and it bounds the cost of language ID per document (the stage's costliest step).
+IDENTIFY_MAX_CHARS = 3_000
 # Consecutive short lines or sentences are read together up to about this many characters.
 SEGMENT_CHARS = 100
 # Lines longer than this are split into sentences, so a switch inside a paragraph is seen.
@@ -164,16 +165,14 @@ def _segments(text: str) -> list[str]:
 def _placed_segments(
     text: str, detector: LanguageDetector, min_chars: int, min_score: float, max_chars: int | None
 ) -> list[tuple[str, float, int]]:
-    """(language, probability, characters) of the segments the detector places, reading at most
-    `max_chars` characters of segments (a long document's language shows in its first pages)."""
+    """(language, probability, characters) of the segments the detector places. When the segments hold more
+    than `max_chars` characters, every k-th segment is read, so the sample spans the whole document (a switch
+    of language in its second half is still seen) at a bounded cost."""
+    segments = [segment for segment in _segments(text) if len(segment) >= min_chars]
+    total = sum(map(len, segments))
+    stride = 1 if max_chars is None or total <= max_chars else -(-total // max_chars)
     placed: list[tuple[str, float, int]] = []
-    budget = max_chars if max_chars is not None else len(text)
-    for segment in _segments(text):
-        if len(segment) < min_chars:
-            continue
-        if budget <= 0:
-            break
-        budget -= len(segment)
+    for segment in segments[::stride]:
         lang, score = detector.detect(segment)
         if lang != UNDETERMINED and score >= min_score:
             placed.append((lang, score, len(segment)))

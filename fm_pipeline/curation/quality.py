@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate, compress, filterfalse, islice, repeat
@@ -158,22 +158,26 @@ def top_ngram_chars(words: Sequence[str], n: int) -> int:
     return count * chars
 
 
-def duplicate_ngram_chars(words: Sequence[str], n: int) -> int:
+def duplicate_ngram_chars(words: Sequence[str], n: int, candidates: Iterable[int] | None = None) -> int:
     """Characters in n-grams that repeat an earlier n-gram, counted left to right without overlap.
 
     As datatrove's `find_all_duplicate`: after a repeat the scan jumps past it, so a run of
     repeated text is counted once, and only n-grams at positions actually visited are remembered.
+    `candidates`, ascending start positions that include every repeated n-gram's, lets the scan skip the
+    rest: an n-gram that occurs once never matches, so remembering it changes nothing.
     """
     seen: set[tuple[str, ...]] = set()
-    chars, idx, last = 0, 0, len(words) - n
-    while idx <= last:
-        gram = tuple(words[idx : idx + n])
+    chars, idx = 0, 0
+    for start in range(len(words) - n + 1) if candidates is None else candidates:
+        if start < idx:
+            continue
+        gram = tuple(words[start : start + n])
         if gram in seen:
             chars += sum(map(len, gram))
-            idx += n
+            idx = start + n
         else:
             seen.add(gram)
-            idx += 1
+            idx = start + 1
     return chars
 
 
@@ -355,7 +359,9 @@ class GopherRepetition(Rule):
                 return None  # no repeated n-gram, hence none longer either
             repeated = set(compress(counts, map(gt, counts.values(), repeat(1))))
             bound = sum((counts[gram] - 1) * sum(map(len, gram)) for gram in repeated)
-            if bound > limit * size and duplicate_ngram_chars(words, length) > limit * size:
+            if bound > limit * size and duplicate_ngram_chars(
+                words, length, [p for p, gram in zip(positions, grams, strict=True) if gram in repeated]
+            ) > limit * size:
                 return self._reason(f"dup_{n}gram_frac")
             if step + 1 < len(rules):
                 positions = list(compress(positions, map(repeated.__contains__, grams)))
