@@ -36,7 +36,10 @@ import sentencepiece as spm
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
-from fm_pipeline.tokenization.train import TokenizerConfig
+from fm_pipeline.tokenization.train import (
+    SPECIAL_TOKEN_OPTIONS,
+    TokenizerConfig,
+)
 from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -77,15 +80,7 @@ def tokenizer(path: Path, texts: list[str], vocab_size: int) -> tuple[Path, floa
         allow_whitespace_only_pieces=config.allow_whitespace_only_pieces,
         input_sentence_size=200_000,
         shuffle_input_sentence=True,
-        pad_id=0,
-        unk_id=1,
-        bos_id=2,
-        eos_id=3,
-        pad_piece="<PAD>",
-        unk_piece="<UNK>",
-        bos_piece="<BOS>",
-        eos_piece="<EOS>",
-        control_symbols=["<MASK>"],
+        **SPECIAL_TOKEN_OPTIONS,
         minloglevel=2,
     )
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,6 @@ class LanguageDetector(Protocol):
 
     def detect(self, text: str) -> tuple[str, float]:
         """ISO 639-1 code (or "und") of the text's language, and its probability in [0, 1]."""
-        ...
 
 
 def _iso639_1(code: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -181,7 +182,7 @@ def duplicate_ngram_chars(words: Sequence[str], n: int, candidates: Iterable[int
     return chars
 
 
-class Rule:
+class Rule(ABC):
     """A rule family. `check` reads a shared `TextView`; `filter` is the one-document convenience."""
 
     name: ClassVar[str] = ""
@@ -190,8 +191,9 @@ class Rule:
         """None to keep `text`, else `"<family>:<rule>"` for the first rule of this family that fails."""
         return self.check(TextView(text, lang))
 
+    @abstractmethod
     def check(self, view: TextView) -> str | None:
-        raise NotImplementedError
+        """None to keep the viewed document, else the reason of the first failing rule."""
 
     def _reason(self, rule: str) -> str:
         return f"{self.name}:{rule}"

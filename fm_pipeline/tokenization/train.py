@@ -41,6 +41,12 @@ MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"
 # Ids fixed by the contract with the model and the packed-token format.
 SPECIAL_TOKENS: dict[str, int] = {"<PAD>": 0, "<UNK>": 1, "<BOS>": 2, "<EOS>": 3, "<MASK>": 4}
+# The SentencePiece trainer options that give the seed's special tokens their ids. "<MASK>" is a control
+# symbol, not a user-defined one, so "<MASK>" written in a document stays text.
+SPECIAL_TOKEN_OPTIONS: dict[str, object] = {
+    "pad_id": 0, "pad_piece": "<PAD>", "unk_id": 1, "unk_piece": "<UNK>",
+    "bos_id": 2, "bos_piece": "<BOS>", "eos_id": 3, "eos_piece": "<EOS>", "control_symbols": ["<MASK>"],
+}
 # 8,192: on the sample corpus (~340 KB of training text; characters at 99.95% coverage, bytes and specials
 # take 2,466 pieces) val bytes per token grow fast up to here (2.70 at 4,096, 3.01 at 6,144, 3.23 at
 # 8,192) and slowly after (3.40 at 12,288, 3.48 at 16,384), while the train/val gap widens (0.45 -> 1.3 bytes
@@ -182,12 +188,7 @@ def _train_proto(sample: _Sample, config: TokenizerConfig, vocab_size: int) -> b
         allow_whitespace_only_pieces=config.allow_whitespace_only_pieces,
         byte_fallback=True,
         max_sentence_length=MAX_SENTENCE_BYTES,
-        pad_id=SPECIAL_TOKENS["<PAD>"], pad_piece="<PAD>",
-        unk_id=SPECIAL_TOKENS["<UNK>"], unk_piece="<UNK>",
-        bos_id=SPECIAL_TOKENS["<BOS>"], bos_piece="<BOS>",
-        eos_id=SPECIAL_TOKENS["<EOS>"], eos_piece="<EOS>",
-        # A control symbol, not a user-defined one: "<MASK>" written in a document stays text.
-        control_symbols=["<MASK>"],
+        **SPECIAL_TOKEN_OPTIONS,
         # The thread count is recorded in the model, so a machine-dependent one would change the checksum;
         # the pieces are the same for any count and BPE training gains little from threads.
         num_threads=1,

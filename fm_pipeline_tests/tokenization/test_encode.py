@@ -22,6 +22,7 @@ from fm_pipeline.tokenization.packed import (
     offsets_path,
     tokenizer_checksum,
 )
+from fm_pipeline.tokenization.train import SPECIAL_TOKEN_OPTIONS
 
 BOOKS = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data" / "raw" / "books"
 SPLITS = ("train", "val")
@@ -43,15 +44,7 @@ def _train_tokenizer(path: Path, vocab_size: int, **options: object) -> Path:
         vocab_size=vocab_size,
         byte_fallback=True,
         character_coverage=0.98,  # the rare CJK characters fall back to bytes, so 800 pieces suffice
-        pad_id=0,
-        unk_id=1,
-        bos_id=2,
-        eos_id=3,
-        pad_piece="<PAD>",
-        unk_piece="<UNK>",
-        bos_piece="<BOS>",
-        eos_piece="<EOS>",
-        control_symbols=["<MASK>"],
+        **SPECIAL_TOKEN_OPTIONS,
         minloglevel=2,
         **{"model_type": "bpe", **options},
     )
