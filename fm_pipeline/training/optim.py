@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -10,15 +11,27 @@ from torch.optim.lr_scheduler import LambdaLR
 
 
 def build_optimizer(
-    model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float], device_type: str
+    model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float], device_type: str,
+    lr_scale: Callable[[str], float] | None = None, include_frozen: bool = False,
 ) -> torch.optim.AdamW:
     """Decay weight matrices and embeddings, not biases and norm gains (as in GPT-2/nanoGPT); the fused
-    kernel on CUDA saves a launch per parameter."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
+    kernel on CUDA saves a launch per parameter.
+
+    `lr_scale(name)` multiplies a parameter's learning rate (discriminative learning rates); the scheduler's
+    factor applies on top of each group's own rate. `include_frozen` also hands the optimizer parameters
+    that do not require grad now, for schedules that unfreeze them later (AdamW skips a parameter whose grad
+    is None, so a frozen one is neither updated nor decayed).
+    """
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad or include_frozen:
+            scale = lr_scale(name) if lr_scale else 1.0
+            groups.setdefault((p.dim() >= 2, scale), []).append(p)
+    param_groups = [
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": lr * scale}
+        for (decay, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
+    ]
+    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, fused=device_type == "cuda")
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
