@@ -147,7 +147,7 @@ def main() -> None:
             name: {
                 "mb": round(_mb(texts), 3),
                 "sp_encode_whole_mb_per_cpu_s": _rate(lambda t=texts: sp.encode(t, out_type=int, num_threads=1), texts),
-                "encoder_cut_mb_per_cpu_s": _rate(lambda t=texts: encoder.encode(t), texts),
+                "encoder_word_cache_mb_per_cpu_s": _rate(lambda t=texts: encoder.encode(t), texts),
             }
             for name, texts in (("corpus_documents", sample), ("one_1mb_book", book))
         }

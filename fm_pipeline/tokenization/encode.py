@@ -33,7 +33,8 @@ from fm_pipeline.tokenization.spm_model import BPE, parse_model
 
 BATCH_DOCS = 1024
 BATCH_BYTES = 4 * 1024 * 1024
-CUT_CHARS = 2048
+CACHE_WORDS = 200_000
+MAX_WORD_CHARS = 64
 WS = "\u2581"  # SentencePiece's whitespace mark
 _SPANS_CUT = re.compile(f"[^{WS}]{WS}")  # a piece holding this could span a cut
 _CUT_SPACE = re.compile(r"(?<=\S) ")
@@ -60,58 +61,105 @@ class ShardPart:
 
 
 class Encoder:
-    """SentencePiece encoding, with long documents cut into pieces at spaces and encoded piece by piece.
+    """SentencePiece encoding, word by word through a cache, with exactly the ids `sp.encode` gives.
 
-    SentencePiece's BPE keeps a priority queue over the whole input, so a 1 MB book encodes 3x slower than the
-    same text in 2 KB pieces. A document is cut at spaces that follow a non-space character; each space is
-    dropped, the next piece's dummy prefix `▁` standing in for it. For a BPE model (merges compare piece
-    scores, never sums of them) this changes no id when (1) no vocabulary piece holds a `▁` right after
-    another character than `▁`, so no merge can span such a cut (checked once per model; true of SentencePiece
-    BPE, whose training splits words there, with or without whitespace-only pieces), and (2) the normalized
-    pieces, joined, equal the normalized document, each piece after the first starting with `▁` and each
-    before the last not ending with one (checked per document, cheap next to encoding). Other models, and
-    documents failing (2), are encoded whole.
+    SentencePiece's BPE keeps a priority queue over the whole input, so long documents encode slowly, and
+    every occurrence of a frequent word is merged again. A document is cut at each space that follows a
+    non-space character; the space is dropped, the next word's dummy prefix `▁` standing in for it. For a BPE
+    model (merges compare piece scores, never sums of them) this changes no id when (1) no vocabulary piece
+    holds a `▁` right after another character than `▁`, so no merge can span such a cut (checked once per
+    model; true of SentencePiece BPE, whose training splits words there, with or without whitespace-only
+    pieces), and (2) the normalized words, joined, equal the normalized document, each word after the first
+    starting with `▁` and each before the last not ending with one (checked per document, cheap next to
+    encoding). Words then encode independently, so each distinct word is encoded once and its ids cached, as
+    GPT-2-style tokenizers do. Other models, and documents failing (2), are encoded whole.
     """
 
-    def __init__(self, proto: bytes) -> None:
+    def __init__(self, proto: bytes, cache_words: int = CACHE_WORDS) -> None:
         self.sp = spm.SentencePieceProcessor(model_proto=proto)
         model = parse_model(proto)
         self.cuttable = model.trainer.model_type == BPE and not any(
             _SPANS_CUT.search(piece.piece) for piece in model.pieces
         )
+        spec = model.normalizer
+        # Normalizing maps each character on its own (no character map, no whitespace folding): then
+        # normalizing the words and joining them gives the normalized document, which needs no check.
+        self.local_normalization = (
+            not spec.precompiled_charsmap and spec.add_dummy_prefix and spec.escape_whitespaces
+            and not spec.remove_extra_whitespaces and not model.trainer.treat_whitespace_as_suffix
+        )
+        self.cache_words = cache_words
+        self.dtype = token_dtype(self.sp.get_piece_size())
+        self._ids: dict[str, bytes] = {}
+        """Each cached word's ids, as the raw bytes of the packed dtype: a document is one `bytes.join`."""
+        self._norm: dict[str, str] = {}
+        self._alone: set[str] = set()
+        """Cached words whose normalized form is empty, lacks the leading `▁` or ends with one: a document
+        holding one is encoded whole."""
 
-    def cut(self, text: str) -> list[str]:
-        """`text` in pieces of about CUT_CHARS characters (the spaces cut at left out), or whole where cutting
-        could change an id."""
-        if not self.cuttable or len(text) <= 2 * CUT_CHARS:
-            return [text]
-        pieces, start = [], 0
-        while len(text) - start > 2 * CUT_CHARS:
-            space = _CUT_SPACE.search(text, start + CUT_CHARS)
-            if space is None:
-                break
-            pieces.append(text[start : space.start()])
-            start = space.end()
-        pieces.append(text[start:])
-        normalized = [self.sp.normalize(p) for p in pieces]
-        if (
-            all(n.startswith(WS) for n in normalized[1:])
-            and all(n and not n.endswith(WS) for n in normalized[:-1])
-            and "".join(normalized) == self.sp.normalize(text)
-        ):
-            return pieces
-        return [text]
+    @property
+    def cached_words(self) -> int:
+        return len(self._ids)
+
+    def _cache(self, words: set[str]) -> None:
+        """Encode the words not cached yet. Words longer than MAX_WORD_CHARS are kept for this batch only,
+        and a cache that would overflow is emptied first, so memory stays bounded whatever the corpus."""
+        missing = [w for w in words if w not in self._ids]
+        if len(self._ids) + len(missing) > self.cache_words:
+            self._ids, self._norm, self._alone = {}, {}, set()
+            missing = list(words)
+        dtype = self.dtype
+        for word, ids in zip(missing, self.sp.encode(missing, out_type=int, num_threads=1), strict=True):
+            self._ids[word] = np.array(ids, dtype=dtype).tobytes()
+            if self.local_normalization:  # normalized: `▁` + the word with spaces as `▁`
+                if not word or word[-1] == " ":
+                    self._alone.add(word)
+                continue
+            norm = self._norm[word] = self.sp.normalize(word)
+            if not norm.startswith(WS) or norm.endswith(WS):
+                self._alone.add(word)
+
+    def _trim(self, words: set[str]) -> None:
+        """After a batch: drop its long words, and everything when a batch alone overfilled the cache."""
+        if len(self._ids) > self.cache_words:
+            self._ids, self._norm, self._alone = {}, {}, set()
+            return
+        for word in words:
+            if len(word) > MAX_WORD_CHARS and word in self._ids:
+                del self._ids[word]
+                self._norm.pop(word, None)
+                self._alone.discard(word)
+
+    def encode_bytes(self, texts: list[str]) -> list[bytes]:
+        """Token ids per text, without BOS/EOS, as raw bytes of `self.dtype`: exactly the ids `sp.encode`
+        gives."""
+        if not self.cuttable:
+            return [np.array(ids, dtype=self.dtype).tobytes() for ids in self.sp.encode(texts, out_type=int)]
+        splits = [_CUT_SPACE.split(text) if "  " in text or text[:1] == " " else text.split(" ") for text in texts]
+        words = set().union(*(w for w in splits if len(w) > 1))
+        self._cache(words)
+        ids_of, norm_of, alone, normalize = self._ids, self._norm, self._alone, self.sp.normalize
+        local = self.local_normalization
+        out: list[bytes] = []
+        whole: list[int] = []
+        for i, (text, split) in enumerate(zip(texts, splits, strict=True)):
+            # Words after the first start with `▁` and words before the last do not end with one (`alone`
+            # is stricter: no cached word may), and the words joined give the document: checked in C calls.
+            if len(split) > 1 and alone.isdisjoint(split) and (
+                local or "".join(map(norm_of.__getitem__, split)) == normalize(text)
+            ):
+                out.append(b"".join(map(ids_of.__getitem__, split)))
+            else:
+                out.append(b"")
+                whole.append(i)
+        self._trim(words)
+        for i, ids in zip(whole, self.sp.encode([texts[i] for i in whole], out_type=int, num_threads=1), strict=True):
+            out[i] = np.array(ids, dtype=self.dtype).tobytes()
+        return out
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, without BOS/EOS, exactly as `sp.encode(texts)` gives them."""
-        pieces: list[str] = []
-        spans: list[tuple[int, int]] = []
-        for text in texts:
-            text_pieces = self.cut(text)
-            spans.append((len(pieces), len(pieces) + len(text_pieces)))
-            pieces += text_pieces
-        encoded = self.sp.encode(pieces, out_type=int, num_threads=1)
-        return [encoded[lo] if hi == lo + 1 else list(chain.from_iterable(encoded[lo:hi])) for lo, hi in spans]
+        return [np.frombuffer(b, dtype=self.dtype).tolist() for b in self.encode_bytes(texts)]
 
 
 _ENCODERS: dict[str, Encoder] = {}
@@ -151,16 +199,17 @@ def encode_shard(job: ShardJob) -> ShardPart:
     One thread per worker: parallelism comes from shards, so `processes` is the number of cores used.
     """
     encoder = _encoder(job.model_path, job.checksum)
-    framing = (encoder.sp.bos_id(),), (encoder.sp.eos_id(),)
     dtype = np.dtype(job.dtype)
+    if dtype != encoder.dtype:
+        raise ValueError(f"{job.model_path} packs ids as {encoder.dtype}, the job asks for {dtype}")
+    bos, eos = (np.array([i], dtype=dtype).tobytes() for i in (encoder.sp.bos_id(), encoder.sp.eos_id()))
     part = ShardPart()
     with job.tokens_out.open("wb") as tokens_f, job.lengths_out.open("wb") as lengths_f:
         for texts, langs in _batches(job.shard):
-            encoded = encoder.encode(texts)
-            lengths = np.fromiter((len(ids) + 2 for ids in encoded), dtype=LENGTHS_DTYPE, count=len(encoded))
-            n = int(lengths.sum())
-            framed = chain.from_iterable((framing[0], ids, framing[1]) for ids in encoded)
-            np.fromiter(chain.from_iterable(framed), dtype=dtype, count=n).tofile(tokens_f)
+            encoded = encoder.encode_bytes(texts)
+            lengths = np.fromiter((len(b) // dtype.itemsize + 2 for b in encoded), dtype=LENGTHS_DTYPE,
+                                  count=len(encoded))
+            tokens_f.write(b"".join(chain.from_iterable((bos, b, eos) for b in encoded)))
             lengths.tofile(lengths_f)
             for text, lang, length in zip(texts, langs, lengths.tolist(), strict=True):
                 size = len(text.encode("utf-8"))

@@ -13,7 +13,7 @@ import sentencepiece as spm
 
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows
-from fm_pipeline.tokenization.encode import CUT_CHARS, Encoder, ShardJob, encode_corpus, encode_shard
+from fm_pipeline.tokenization.encode import MAX_WORD_CHARS, Encoder, ShardJob, encode_corpus, encode_shard
 from fm_pipeline.tokenization.packed import (
     PackedTokens,
     TokenizerMismatchError,
@@ -75,7 +75,8 @@ ODD_TEXTS = [
     "日本語 " * 4_000,
     "😀 " * 5_000,  # byte fallback
     ("word" + " " * 3_000) * 10,
-    "a" + " " * 10_000 + "b",  # no space after a non-space past CUT_CHARS: encoded whole
+    "a" + " " * 10_000 + "b",  # one long whitespace run after a single cut
+    "a" * 5_000,  # one word: encoded whole
 ]
 
 
@@ -197,18 +198,25 @@ def test_rerun_replaces_the_folder_whole(model: Path, shards: dict[str, list[Pat
 
 
 @pytest.mark.parametrize("options", [LOSSLESS, NFKC], ids=["lossless", "nfkc"])
-def test_cutting_long_documents_changes_no_id(options: dict, tmp_path: Path) -> None:
+def test_encoding_word_by_word_changes_no_id(options: dict, tmp_path: Path) -> None:
     path = _train_tokenizer(tmp_path / "t.model", 800, **options)
     encoder = Encoder(path.read_bytes())
     assert encoder.cuttable
-    long = _long_text()
-    pieces = encoder.cut(long)
-    assert len(pieces) > len(long) // (4 * CUT_CHARS)
-    assert " ".join(pieces) == long  # cut at single spaces, which are left out
-    assert len(encoder.cut(ODD_TEXTS[-1])) == 1
-    assert sum(len(encoder.cut(t)) > 1 for t in ODD_TEXTS) >= 6
-    texts = [long, *ODD_TEXTS, "short text", ""]
-    assert encoder.encode(texts) == spm.SentencePieceProcessor(model_file=str(path)).encode(texts, out_type=int)
+    sp = spm.SentencePieceProcessor(model_file=str(path))
+    texts = [_long_text(), *ODD_TEXTS, *[d.text for d in _documents()], "short text", ""]
+    assert encoder.encode(texts) == sp.encode(texts, out_type=int)
+    assert encoder.cached_words > 1000
+    assert all(len(w) <= MAX_WORD_CHARS for w in encoder._ids)
+    assert encoder.encode(texts) == sp.encode(texts, out_type=int)  # now mostly from the cache
+
+
+def test_a_full_word_cache_is_emptied_and_ids_stay_exact(model: Path) -> None:
+    encoder = Encoder(model.read_bytes(), cache_words=50)
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    texts = [d.text for d in _documents()]
+    for batch in (texts[:20], texts[20:60], texts):
+        assert encoder.encode(batch) == sp.encode(batch, out_type=int)
+        assert encoder.cached_words <= 50
 
 
 @pytest.mark.parametrize("options", [{"split_by_whitespace": False}, {"model_type": "unigram"}])
@@ -217,6 +225,6 @@ def test_models_that_could_change_are_encoded_whole(options: dict, tmp_path: Pat
     path = _train_tokenizer(tmp_path / "t.model", 1000, **options)
     encoder = Encoder(path.read_bytes())
     assert not encoder.cuttable
-    assert encoder.cut(_long_text()) == [_long_text()]
     texts = [_long_text(), *ODD_TEXTS]
     assert encoder.encode(texts) == spm.SentencePieceProcessor(model_file=str(path)).encode(texts, out_type=int)
+    assert encoder.cached_words == 0
