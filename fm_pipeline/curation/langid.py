@@ -29,7 +29,7 @@ CODE_SWITCH_MIN_SHARE = 0.10
 SEGMENT_MIN_SCORE = 0.5
 # identify() reads about this many characters of a document, sampled across it: enough for its language and a
 # switch of language, and it bounds the cost of language ID per document (the stage's costliest step).
-IDENTIFY_MAX_CHARS = 3_000
+IDENTIFY_MAX_CHARS = 1_000
 # Consecutive short lines or sentences are read together up to about this many characters.
 SEGMENT_CHARS = 100
 # Lines longer than this are split into sentences, so a switch inside a paragraph is seen.

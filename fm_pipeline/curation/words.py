@@ -20,13 +20,19 @@ def split_words(text: str) -> list[str]:
     """Whitespace-delimited tokens, with every character of a space-less script as its own token.
 
     Punctuation stays attached to its token (as in Gopher's whitespace split) so symbol and
-    ellipsis rules can see it; callers strip punctuation where they need bare words.
+    ellipsis rules can see it; callers strip punctuation where they need bare words. Without any space-less
+    character that is exactly `str.split()`, which is 2x faster than the regex (and `isascii` is free:
+    Python knows it without looking at the characters).
     """
+    if text.isascii() or not _SPACELESS_RE.search(text):
+        return text.split()
     return _WORD_RE.findall(text)
 
 
 def spaceless_share(text: str) -> float:
     """Share of non-space characters that belong to a space-less script."""
+    if text.isascii() or not _SPACELESS_RE.search(text):
+        return 0.0
     chars = len(text) - text.count(" ") - text.count("\n")
     return len(_SPACELESS_RE.findall(text)) / chars if chars > 0 else 0.0
 
