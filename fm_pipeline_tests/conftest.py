@@ -1,4 +1,5 @@
-"""Shared fixtures: the public corpora beside the repo (skipped when absent) and an isolated pipeline home."""
+"""Shared fixtures: the public corpora beside the repo (skipped when absent), an isolated pipeline home, and
+the tiny corpus (tokenizer and token files) that tests training models use."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+from fm_pipeline_tests.training.tiny_corpus import one_thread, tiny_corpus
+
+__all__ = ["one_thread", "tiny_corpus"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPORA = Path(os.environ.get("FM_SHARED_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))

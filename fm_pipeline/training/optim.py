@@ -31,7 +31,7 @@ def build_optimizer(
         {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": lr * scale}
         for (decay, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
     ]
-    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, fused=device_type == "cuda")
+    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, fused=device_type in ("cuda", "cpu"))
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:

@@ -5,6 +5,8 @@
 
 Rank 0 logs progress to stderr, writes `<out_dir>/train_result.json` and, with `--mlflow-run-id`, logs into
 that (already created) MLflow run, so a parent process can launch training and keep the run's lifecycle.
+Launched through Dagster Pipes (`PipesSubprocessClient`), rank 0 also streams its progress into the Dagster
+op's log and reports the result as a Pipes message, so the launching op needs no shared file.
 """
 
 from __future__ import annotations
@@ -16,16 +18,38 @@ import os
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from fm_pipeline.training.callbacks import LogCallback, TrainingCallback, TrainResult
+from fm_pipeline.training.callbacks import LogCallback, RunInfo, TrainingCallback, TrainResult
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 
 RESULT_FILE = "train_result.json"
+PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"  # set by a Dagster Pipes client that launched this process
 
 
 def result_to_json(result: TrainResult) -> str:
     return json.dumps({**asdict(result), "checkpoint": str(result.checkpoint)}, indent=2)
+
+
+class PipesCallback(TrainingCallback):
+    """Progress lines into the launching op's Dagster log, and the result as a custom Pipes message."""
+
+    def __init__(self, pipes: Any) -> None:
+        self.pipes = pipes
+        self.log = LogCallback(pipes.log)
+
+    def on_train_start(self, info: RunInfo) -> None:
+        self.log.on_train_start(info)
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        self.log.on_step(step, metrics)
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        self.log.on_eval(step, metrics)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        self.pipes.report_custom_message(json.loads(result_to_json(result)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,6 +67,11 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig.from_json(args.config)
     callbacks: list[TrainingCallback] = [LogCallback(logging.getLogger("fm_pipeline.training"))]
     with ExitStack() as stack:
+        if main_rank and PIPES_CONTEXT_ENV in os.environ:
+            # dagster-pipes is a small, dependency-free package meant for launched processes like this one
+            from dagster_pipes import open_dagster_pipes
+
+            callbacks.append(PipesCallback(stack.enter_context(open_dagster_pipes())))
         if args.mlflow_run_id and main_rank:
             import mlflow  # here, not at the top: the other ranks need not pay for importing it
 

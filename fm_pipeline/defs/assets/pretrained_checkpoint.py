@@ -1,12 +1,11 @@
 """pretrained_checkpoint: a graph-backed asset whose steps are ops: prepare data -> train (pool `gpu`) -> evaluate.
 
 Training runs in-process on one device; with `devices > 1` the train op launches the same entry point
-under `torchrun` (DDP) as a subprocess that logs into the op's MLflow run.
+under `torchrun` (DDP) as a Dagster Pipes subprocess that streams its progress into the op's log and logs
+into the op's MLflow run.
 """
 
-import json
 import os
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -94,6 +93,8 @@ def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: Mlf
 
 def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devices: int, run_id: str,
                        tracking: MlflowTracking) -> dict:
+    """torchrun as a Dagster Pipes subprocess: rank 0 streams progress into this op's log and reports the
+    result as a Pipes message; it logs into this op's MLflow run."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "launch_config.json"
@@ -103,8 +104,11 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
                "--registered-model", REGISTERED_MODEL]
     context.log.info("launching " + " ".join(command))
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.resolved_uri()}
-    subprocess.run(command, check=True, env=env)
-    return json.loads((out / RESULT_FILE).read_text())
+    invocation = dg.PipesSubprocessClient().run(context=context, command=command, env=env)
+    messages = invocation.get_custom_messages()
+    if not messages:
+        raise dg.Failure(f"torchrun finished without reporting a result; see {out / RESULT_FILE}")
+    return messages[-1]
 
 
 @dg.op(out=dg.Out(dg.Nothing))
