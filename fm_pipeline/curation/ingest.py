@@ -72,7 +72,10 @@ class IngestStats:
 
 
 def iter_input_files(root: Path) -> list[Path]:
-    """Every file under `root`, recursively, in a stable order; hidden files and folders are skipped."""
+    """Every file under `root`, recursively, in a stable order; hidden files and folders are skipped. A
+    `root` that is a file is that one file."""
+    if root.is_file():
+        return [root]
     if not root.is_dir():
         return []
     return sorted(
@@ -92,7 +95,7 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
     with staged_dir(output_dir) as staging:
         writer = ShardWriter(staging, CORPUS_SCHEMA, config.shard_bytes)
         for path in iter_input_files(input_dir):
-            rel = path.relative_to(input_dir).as_posix()
+            rel = path.name if path == input_dir else path.relative_to(input_dir).as_posix()
             fmt = format_of(path) or "unsupported"
             stats.files += 1
             stats.input_bytes += path.stat().st_size

@@ -46,7 +46,8 @@ def test_every_asset_check_passes(pipeline):
         ("raw_corpus", "accounting"), ("filtered_corpus", "accounting"), ("filtered_corpus", "no_pii_in_kept"),
         ("deduped_corpus", "accounting"), ("balanced_shards", "accounting"), ("balanced_shards", "language_mix"),
         ("balanced_shards", "train_val_disjoint"), ("tokenizer", "round_trip"),
-        ("tokenized_corpus", "matches_tokenizer"),
+        ("tokenized_corpus", "matches_tokenizer"), ("domain_corpus", "accounting"),
+        ("domain_corpus", "train_val_disjoint"),
     }
 
 
@@ -111,3 +112,15 @@ def test_tokenizer_export_and_token_files_agree(pipeline):
     assert run.data.params["tokenizer.sha256"] == tokenizer_checksum(model)
     assert json.loads((lake / "tokenized_corpus" / "train.json").read_text())["tokenizer_sha256"] == \
         tokenizer_checksum(model)
+
+
+def test_domain_corpus_has_train_and_val_for_every_domain(pipeline):
+    home, instance = pipeline
+    records = instance.fetch_materializations(dg.AssetKey("domain_corpus"), limit=10).records
+    by_domain = {r.partition_key: r.asset_materialization.metadata for r in records}
+    assert sorted(by_domain) == ["biomedical", "financial", "legal", "scientific"]
+    for domain, meta in by_domain.items():
+        assert meta["train_documents"].value >= 8 and meta["val_documents"].value == 2, domain
+        assert meta["in_general_corpus"].value == 0, "the sample domains are not in the sample general corpus"
+    assert by_domain["legal"]["rejected_by_reason"].value == {"c4:too_few_sentences": 2,
+                                                              "gopher_repetition:dup_5gram_frac": 1}

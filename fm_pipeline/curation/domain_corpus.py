@@ -1,0 +1,120 @@
+"""A domain corpus (biomedical, legal, ...) through the same stages as the general corpus: the readers,
+the filters, exact and near dedup, then a train/val split by id hash; and how much of it the general
+corpus already holds (text seen in pretraining measures memory, not adaptation).
+
+Layout under the domain's folder: `raw/` (ingest, with its quarantine), `filtered/{kept,rejected}/`,
+`deduped/{kept,removed,signatures}/`, `train/`, `val/` and `_manifest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fm_pipeline.curation.dedup import (
+    DEFAULT_VERIFY_THRESHOLD,
+    MinHashConfig,
+    dedup_corpus,
+    find_duplicates,
+)
+from fm_pipeline.curation.documents import CORPUS_SCHEMA
+from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
+from fm_pipeline.curation.ingest import IngestConfig, ingest_source
+from fm_pipeline.curation.mixing import val_ids
+from fm_pipeline.curation.parquet_io import (
+    ShardWriter,
+    atomic_write_bytes,
+    count_rows,
+    iter_rows,
+    list_shards,
+    staged_dir,
+)
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass
+class DomainCorpusConfig:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
+    val_fraction: float = 0.15
+    """Share of documents (per language, lowest id hashes first) held out for evaluating adaptation."""
+    min_val_docs: int = 2
+
+
+def domain_input(root: Path, domain: str) -> Path:
+    """`<root>/<domain>/` when that folder exists, else a single file `<root>/<domain>.<ext>` (as in
+    `shared/corpora/domain/legal.jsonl`), else the (missing) folder, which reads as no files."""
+    folder = Path(root) / domain
+    if folder.is_dir():
+        return folder
+    files = sorted(p for p in Path(root).glob(f"{domain}.*") if p.is_file())
+    return files[0] if files else folder
+
+
+def _split(kept: list[Path], out: Path, config: DomainCorpusConfig) -> dict[str, int]:
+    """train/ and val/ by the stratified id-hash rule the general corpus uses, each row written once."""
+    val = val_ids(kept, config.val_fraction, config.min_val_docs, min_docs_for_val=2 * config.min_val_docs)
+    counts = {"train": 0, "val": 0}
+    with staged_dir(out / "train") as train_dir, staged_dir(out / "val") as val_dir, \
+            ShardWriter(train_dir, CORPUS_SCHEMA) as train_w, ShardWriter(val_dir, CORPUS_SCHEMA) as val_w:
+        for row in iter_rows(kept, columns=CORPUS_SCHEMA.names):
+            split = "val" if row["id"] in val else "train"
+            (val_w if split == "val" else train_w).write(row)
+            counts[split] += 1
+    return counts
+
+
+def general_overlap(domain_signatures: list[Path], general_signatures: list[Path],
+                    config: DomainCorpusConfig) -> dict[str, str]:
+    """Domain document id -> the general-corpus document it duplicates (exactly or nearly), found by the
+    same MinHash LSH as dedup over both sets of signatures."""
+    if not domain_signatures or not general_signatures:
+        return {}
+    domain_ids = {row["id"] for row in iter_rows(domain_signatures, columns=["id"])}
+    result = find_duplicates([*general_signatures, *domain_signatures], verify_threshold=config.verify_threshold)
+    return {doc: survivor for doc, (survivor, _) in sorted(result.removed.items())
+            if doc in domain_ids and survivor not in domain_ids}
+
+
+def build_domain_corpus(
+    domain: str, input_dir: Path, out: Path, general_signatures: list[Path],
+    config: DomainCorpusConfig | None = None,
+) -> dict[str, Any]:
+    """Ingest, filter, dedup and split one domain; report its overlap with the general corpus, given as the
+    MinHash signature files `deduped_corpus` stored (same `config.minhash`). Returns the statistics also
+    written to `_manifest.json`."""
+    config = config or DomainCorpusConfig()
+    out = Path(out)
+    ingest = ingest_source(domain, Path(input_dir), out / "raw", config.ingest)
+    filtered = filter_source(domain, list_shards(out / "raw"), out / "filtered", config.filter)
+    kept_filtered = list_shards(out / "filtered" / "kept")
+    dedup = dedup_corpus(kept_filtered, out / "deduped", out / "deduped" / "kept", out / "deduped" / "removed",
+                         processes=config.filter.processes or None, config=config.minhash,
+                         verify_threshold=config.verify_threshold)
+    kept = list_shards(out / "deduped" / "kept")
+    splits = _split(kept, out, config)
+    overlap = general_overlap(sorted((out / "deduped" / "signatures").glob("*.parquet")), general_signatures, config)
+    stats = {
+        "domain": domain,
+        "files": ingest.files,
+        "documents_in": ingest.documents,
+        "quarantined": ingest.quarantined,
+        "filter_kept": filtered.kept,
+        "filter_rejected": filtered.rejected,
+        "rejected_by_reason": filtered.rejected_by_reason,
+        "lang_histogram": filtered.lang_histogram,
+        "exact_duplicates": dedup["exact_duplicates"],
+        "near_duplicates": dedup["near_duplicates"],
+        "kept": count_rows(kept),
+        "train_documents": splits["train"],
+        "val_documents": splits["val"],
+        "in_general_corpus": len(overlap),
+        "overlap_examples": dict(list(overlap.items())[:10]),
+    }
+    atomic_write_bytes(out / MANIFEST, json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode())
+    return stats
