@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 TINY_PRETRAINING = {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
     "steps": 12, "n_layer": 2, "n_head": 2, "d_model": 64, "block_size": 64, "batch_size": 8}}}}}}
 
+TINY_ADAPTATION = {"ops": {"domain_adapted_checkpoint": {"config": {"steps": 8, "compare": ["lora"]}}}}
+
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dg.DagsterInstance]]:
@@ -32,7 +34,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
         for var in ("MLFLOW_TRACKING_URI", "FM_RAW_CORPUS", "FM_DOMAIN_CORPUS"):
             mp.delenv(var, raising=False)
         with dg.instance_for_test() as instance:
-            materialize_all(instance, {"pretrained_checkpoint": TINY_PRETRAINING})
+            materialize_all(instance, {"pretrained_checkpoint": TINY_PRETRAINING,
+                                       "domain_adapted_checkpoint": TINY_ADAPTATION})
             yield home, instance
 
 
@@ -124,3 +127,26 @@ def test_domain_corpus_has_train_and_val_for_every_domain(pipeline):
         assert meta["in_general_corpus"].value == 0, "the sample domains are not in the sample general corpus"
     assert by_domain["legal"]["rejected_by_reason"].value == {"c4:too_few_sentences": 2,
                                                               "gopher_repetition:dup_5gram_frac": 1}
+
+
+def test_domain_adapted_checkpoint_compares_strategies_and_logs_nested_runs(pipeline):
+    home, instance = pipeline
+    records = instance.fetch_materializations(dg.AssetKey("domain_adapted_checkpoint"), limit=10).records
+    by_domain = {r.partition_key: r.asset_materialization.metadata for r in records}
+    assert sorted(by_domain) == ["biomedical", "financial", "legal", "scientific"]
+    for domain, meta in by_domain.items():
+        assert meta["adapt/strategy"].value == "dapt"
+        for key in ("eval/domain_ppl_before", "eval/domain_ppl_after", "eval/general_ppl_before",
+                    "eval/general_ppl_after"):
+            assert meta[key].value > 1, (domain, key)
+        table = meta["comparison"].value
+        assert table.splitlines()[0].startswith("| strategy | trainable_params |")
+        assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["lora", "dapt"]
+        assert meta["registered_model_version"].value == f"fm-pipeline-{domain}/1"
+        assert (home / "lake" / "domain_adapted_checkpoint" / domain / "model.safetensors").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
+    parent = mlflow.get_run(by_domain["legal"]["mlflow_run_id"].value)
+    children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="list",
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.data.tags["adapt.strategy"] for c in children) == ["dapt", "lora"]
+    assert all("train/loss" in c.data.metrics for c in children)

@@ -1,0 +1,141 @@
+"""domain_adapted_checkpoint: the pretrained model adapted to one domain, evaluated before and after.
+
+One MLflow parent run per materialization, a nested run per strategy tried; the published strategy's
+checkpoint is registered as a new version of `fm-pipeline-<domain>`.
+"""
+
+import math
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import mlflow
+
+from fm_pipeline.adaptation.adapt import adapt
+from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.partitions import domain_partitions
+from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.paths import DOMAINS
+from fm_pipeline.tokenization.train import MODEL_FILE
+from fm_pipeline.training.callbacks import LogCallback
+from fm_pipeline.training.mlflow_logger import MlflowLogger, flatten, register_checkpoint
+
+TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
+                 "probe_accuracy", "wall_s"]
+MAX_GENERAL_PPL_RISE = 0.10
+
+
+class DomainAdaptationConfig(dg.Config):
+    profile: str = "cpu_small"
+    """"cpu_small" (about a minute per strategy and domain on two CPU cores) or "full" (the seed's settings:
+    lr 1e-5, 1,000 warmup steps, 50,000 steps)."""
+    strategy: str = "dapt"
+    """The published strategy: dapt, vocab_expansion, lora, gradual_unfreezing or discriminative_lr."""
+    compare: list[str] = []
+    """Further strategies run and evaluated beside it, for the comparison table (not published)."""
+    steps: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    replay_share: float | None = None
+    """Share of each batch drawn from balanced_shards/train, against forgetting."""
+    device: str | None = None
+
+
+def _adapt_config(config: DomainAdaptationConfig, strategy: str) -> AdaptConfig:
+    overrides = {k: v for k, v in {"steps": config.steps, "lr": config.lr, "batch_size": config.batch_size,
+                                   "replay_share": config.replay_share, "device": config.device}.items()
+                 if v is not None}
+    return AdaptConfig.profile(config.profile, strategy, **overrides)
+
+
+def _probe_docs(lake: LakeResource) -> dict[str, list[str]] | None:
+    """Texts of every domain materialized so far, for the domain probe; None with fewer than two."""
+    docs = {d: [t for folder in ("train", "val") if list_shards(lake.path("domain_corpus", d) / folder)
+                for _, t in read_docs(lake.path("domain_corpus", d) / folder)] for d in DOMAINS}
+    docs = {d: texts for d, texts in docs.items() if texts}
+    return docs if len(docs) >= 2 else None
+
+
+def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> str | None:
+    """Params, final metrics and the checkpoint files into the active run; registers the checkpoint."""
+    mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
+    mlflow.set_tag("adapt.strategy", config.strategy)
+    mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()
+                        if isinstance(v, (int, float)) and math.isfinite(v)})
+    for path in sorted(Path(result.checkpoint).iterdir()):
+        mlflow.log_artifact(str(path), "checkpoint")
+    if result.tokenizer.parent != Path(result.checkpoint):
+        mlflow.log_artifact(str(result.tokenizer), "checkpoint")
+    if registered_model is None:
+        return None
+    run_id = mlflow.active_run().info.run_id
+    version = register_checkpoint(registered_model, mlflow.get_artifact_uri("checkpoint"), run_id)
+    mlflow.set_tag("registered_model_version", f"{registered_model}/{version}")
+    return f"{registered_model}/{version}"
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    deps=["domain_corpus", "pretrained_checkpoint", "balanced_shards", "tokenizer"],
+    group_name="adaptation",
+    kinds={"pytorch", "mlflow"},
+    pool="gpu",
+    check_specs=[dg.AssetCheckSpec(
+        "domain_improved_general_kept", asset="domain_adapted_checkpoint",
+        description=f"domain bits per byte went down and general perplexity rose by less than "
+                    f"{MAX_GENERAL_PPL_RISE:.0%}")],
+)
+def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainAdaptationConfig,
+                              lake: LakeResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+    """The pretrained model adapted to one domain by the configured strategy, with domain and general
+    perplexity before and after, a domain probe, and a table comparing the strategies tried."""
+    domain = context.partition_key
+    for name in [config.strategy, *config.compare]:
+        if name not in STRATEGIES:
+            raise dg.Failure(f"unknown strategy {name!r}; choose from {STRATEGIES}")
+    domain_dir = lake.path("domain_corpus", domain)
+    probe_docs = _probe_docs(lake)
+    shards = lake.path("balanced_shards")
+    inputs = dict(checkpoint_dir=lake.path("pretrained_checkpoint"), tokenizer_path=lake.path("tokenizer") / MODEL_FILE,
+                  domain_train=domain_dir / "train", domain_val=domain_dir / "val", general_val=shards / "val",
+                  general_train=shards / "train", probe_docs=probe_docs)
+    out = lake.path("domain_adapted_checkpoint", domain)
+    results, published, version = [], None, None
+    with mlflow_tracking.start_run(context, run_name=f"domain_adapted_checkpoint[{domain}]") as parent:
+        mlflow.set_tag("adapt.strategy", config.strategy)
+        for name in dict.fromkeys([*config.compare, config.strategy]):  # the published one last: its files stay
+            adapt_config = _adapt_config(config, name)
+            is_published = name == config.strategy
+            target = out if is_published else lake.path("domain_adapted_checkpoint") / "_candidates" / domain / name
+            context.log.info(f"{domain}: adapting with {name} ({adapt_config.steps} steps)")
+            with mlflow.start_run(run_name=name, nested=True, experiment_id=parent.info.experiment_id,
+                                  tags={"dagster.run_id": context.run_id, "dagster.partition": domain}):
+                result = adapt(**inputs, out_dir=target, config=adapt_config,
+                               callbacks=[LogCallback(context.log), MlflowLogger(None)])
+                registered = _log_run(result, adapt_config, f"fm-pipeline-{domain}" if is_published else None)
+            results.append(result)
+            if is_published:
+                published, version = result, registered
+        metrics = published.metrics()
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        parent_id = parent.info.run_id
+
+    table = markdown_table([r.row() for r in results], TABLE_COLUMNS)
+    domain_better = metrics["eval/domain_bpb_after"] < metrics["eval/domain_bpb_before"]
+    rise = metrics["eval/general_ppl_after"] / metrics["eval/general_ppl_before"] - 1
+    return dg.MaterializeResult(
+        metadata={
+            **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
+            "comparison": dg.MetadataValue.md(table),
+            "registered_model_version": version or "",
+            "mlflow_run_id": parent_id,
+            "path": dg.MetadataValue.path(str(out)),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="domain_improved_general_kept", passed=domain_better and rise < MAX_GENERAL_PPL_RISE,
+            metadata={"domain_bpb_before": metrics["eval/domain_bpb_before"],
+                      "domain_bpb_after": metrics["eval/domain_bpb_after"], "general_ppl_rise": rise})],
+    )
