@@ -26,6 +26,10 @@ class TrainConfig:
     out_dir: str = "checkpoints"
 
     steps: int = 1000
+    max_seconds: float | None = None
+    """Stop early once training steps (evaluation excluded) have taken this long, then checkpoint and
+    evaluate as at the last step: a time budget, e.g. "the best model in 3 minutes". The schedule still
+    spans `steps`."""
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 6e-4

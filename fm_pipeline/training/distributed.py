@@ -60,3 +60,12 @@ def mean_across_ranks(ctx: DistContext, value: float, device: torch.device) -> f
     t = torch.tensor([value], dtype=torch.float32, device=device)
     dist.all_reduce(t)
     return t.item() / ctx.world_size
+
+
+def broadcast_flag(ctx: DistContext, flag: bool, device: torch.device) -> bool:
+    """Rank 0's `flag` on every rank: decisions such as stopping early must be the same everywhere."""
+    if not ctx.enabled:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int32, device=device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())

@@ -33,6 +33,7 @@ from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.distributed import (
     DistContext,
+    broadcast_flag,
     gather_to_all,
     init_distributed,
     mean_across_ranks,
@@ -132,7 +133,8 @@ def _train(
     train_time = interval_time = 0.0
     interval_tokens = 0
     model.train()
-    while step < config.steps:
+    last_step = step >= config.steps
+    while not last_step:
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         for micro in range(config.grad_accum):
@@ -156,8 +158,11 @@ def _train(
         interval_tokens += tokens_per_step
         elapsed = time.perf_counter() - t0
         train_time, interval_time = train_time + elapsed, interval_time + elapsed
+        # Every rank must agree on stopping early, so the time limit is judged on rank 0's clock.
+        over_time = config.max_seconds is not None and broadcast_flag(ctx, train_time >= config.max_seconds, device)
+        last_step = step >= config.steps or over_time
 
-        if step % config.log_every == 0 or step == config.steps:
+        if step % config.log_every == 0 or last_step:
             train_loss = mean_across_ranks(ctx, loss_sum.item() / config.grad_accum, device)
             metrics = {"loss": train_loss, "lr": lr, "grad_norm": grad_norm.item(),
                        "tokens_per_s": interval_tokens / interval_time}
@@ -169,13 +174,13 @@ def _train(
             interval_time, interval_tokens = 0.0, 0
 
         if ctx.is_main and val_tokens is not None and config.eval_every and step % config.eval_every == 0 \
-                and step < config.steps:
+                and not last_step:
             metrics = evaluate_packed(raw_model, val_tokens, objective, batch_size=config.batch_size,
                                       max_batches=config.eval_batches, autocast_dtype=dtype)
             for cb in callbacks:
                 cb.on_eval(step, metrics)
 
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if step % config.checkpoint_every == 0 or last_step:
             _save(out_dir, step, tokens_seen, raw_model, model_config, optimizer, scheduler, sampler, config, ctx,
                   device, callbacks)
 

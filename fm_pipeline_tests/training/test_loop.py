@@ -132,3 +132,12 @@ def test_document_packing_starts_windows_at_document_starts_of_this_rank():
     packed = _positions(1000, [0, 100, 250, 400, 700, 900])
     windows = WindowSampler(packed, 33, 64, seed=0, rank=1, world_size=2, packing="documents").next_batch()
     assert set(windows[:, 0].tolist()) == {100, 400, 900}  # documents 1, 3, 5
+
+
+def test_a_time_budget_stops_early_and_still_checkpoints_and_evaluates(tiny_corpus, tmp_path):
+    config = tiny_config(tiny_corpus, tmp_path, steps=100_000, log_every=5, checkpoint_every=100_000,
+                         max_seconds=0.0)
+    result = train(config)
+    assert result.step == 1  # the first step already spends the budget
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000001"]
+    assert result.eval_metrics["val_loss"] > 0 and (tmp_path / "model.safetensors").exists()
