@@ -9,7 +9,7 @@ PY=${PY:-python3}
 OUT=${OUT:-$(mktemp -d)}
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())" >&2
 "$PY" -m benchmarks.train --device cuda --shapes small gpt2 --architectures decoder_only encoder_only \
-    encoder_decoder --steps 50 --max-seconds 40 > "$OUT/train_bench.json"
+    encoder_decoder --styles llama --steps 50 --max-seconds 40 > "$OUT/train_bench.json"
 # A short training run on CUDA: the sample corpus through the tokenizer, then 200 steps of the gpu profile's
 # model at a smaller batch, with bf16 autocast and compile, through fm_pipeline.training.run.
 export FM_PIPELINE_HOME="$OUT/home" DAGSTER_HOME="$OUT/home/dagster"
@@ -23,7 +23,7 @@ from fm_pipeline.materialize import materialize_all
 cfg = {"pretrained_checkpoint": {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
     "profile": "gpu", "steps": 200, "batch_size": 8, "block_size": 256, "device": "cuda"}}}}}}}
 with dg.DagsterInstance.get() as instance:
-    materialize_all(instance, cfg)
+    materialize_all(instance, cfg, upto="pretrained_checkpoint")
     (rec,) = instance.fetch_materializations(dg.AssetKey("pretrained_checkpoint"), limit=1).records
     meta = {k: v.value for k, v in rec.asset_materialization.metadata.items() if k.startswith(("eval/", "train/"))}
 print(json.dumps(meta, default=str))
