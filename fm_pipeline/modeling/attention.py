@@ -22,18 +22,22 @@ class Attention(nn.Module):
     """Self-attention (one fused QKV projection) or, with `cross=True`, attention from `x` to `memory` (the
     encoder's output). A causal module uses SDPA's `is_causal`, which needs no mask tensor at all."""
 
-    def __init__(self, config: ModelConfig, causal: bool = False, cross: bool = False) -> None:
+    def __init__(self, config: ModelConfig, causal: bool = False, cross: bool = False,
+                 heads: tuple[int, int] | None = None) -> None:
+        """`heads` = (query heads, key/value heads) when a layer has fewer than the config's (structured
+        pruning); each head keeps `head_dim` channels, so the attention is narrower than `d_model`."""
         super().__init__()
-        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        self.n_head, self.n_kv_head = heads or (config.n_head, config.n_kv_head)
+        self.head_dim = config.head_dim
         self.causal, self.cross = causal, cross
         self.dropout = config.dropout
-        d, kv = config.d_model, config.n_kv_head * config.head_dim
+        d, inner, kv = config.d_model, self.n_head * self.head_dim, self.n_kv_head * self.head_dim
         if cross:
-            self.q = nn.Linear(d, d, bias=config.bias)
+            self.q = nn.Linear(d, inner, bias=config.bias)
             self.kv = nn.Linear(d, 2 * kv, bias=config.bias)
         else:
-            self.qkv = nn.Linear(d, d + 2 * kv, bias=config.bias)
-        self.out = nn.Linear(d, d, bias=config.bias)
+            self.qkv = nn.Linear(d, inner + 2 * kv, bias=config.bias)
+        self.out = nn.Linear(inner, d, bias=config.bias)
 
     def forward(
         self,
@@ -63,4 +67,4 @@ class Attention(nn.Module):
             is_causal=self.causal,
             enable_gqa=self.n_kv_head != self.n_head,
         )
-        return self.out(y.transpose(1, 2).contiguous().view(B, T, d))
+        return self.out(y.transpose(1, 2).contiguous().view(B, T, self.n_head * self.head_dim))

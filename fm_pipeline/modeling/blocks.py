@@ -23,12 +23,14 @@ class MLP(nn.Module):
     """The position-wise feed-forward layer: GELU (GPT-2, BERT) or SwiGLU (PaLM, LLaMA), whose gate and up
     projections are fused into one matrix so a forward pass is two matmuls either way."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, d_ff: int | None = None) -> None:
+        """`d_ff` overrides the config's width for a layer whose channels were pruned."""
         super().__init__()
         self.swiglu = config.mlp == "swiglu"
-        width = 2 * config.d_ff if self.swiglu else config.d_ff
+        d_ff = d_ff or config.d_ff
+        width = 2 * d_ff if self.swiglu else d_ff
         self.up = nn.Linear(config.d_model, width, bias=config.bias)
-        self.down = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
+        self.down = nn.Linear(d_ff, config.d_model, bias=config.bias)
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,14 +47,15 @@ class Block(nn.Module):
     """x + attention(norm(x)) [+ cross-attention(norm(x), memory)] + MLP(norm(x)): pre-norm keeps the residual
     stream an identity path, which is what lets deep stacks train without warmup tricks."""
 
-    def __init__(self, config: ModelConfig, causal: bool, cross: bool) -> None:
+    def __init__(self, config: ModelConfig, causal: bool, cross: bool, layer: int = 0) -> None:
+        """`layer` picks this block's widths when the config has per-layer ones (a pruned model)."""
         super().__init__()
         self.norm_attn = make_norm(config)
-        self.attn = Attention(config, causal=causal)
+        self.attn = Attention(config, causal=causal, heads=config.layer_heads(layer))
         self.norm_cross = make_norm(config) if cross else None
         self.cross = Attention(config, cross=True) if cross else None
         self.norm_mlp = make_norm(config)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, config.layer_ff(layer))
         self.drop = nn.Dropout(config.dropout)
 
     def forward(
@@ -100,7 +103,7 @@ class Stack(nn.Module):
     def __init__(self, config: ModelConfig, causal: bool, cross: bool = False) -> None:
         super().__init__()
         self.rope = RotaryEmbedding(config.head_dim, config.block_size) if config.positions == "rope" else None
-        self.blocks = nn.ModuleList(Block(config, causal, cross) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, causal, cross, i) for i in range(config.n_layer))
         self.norm = make_norm(config)
 
     def forward(

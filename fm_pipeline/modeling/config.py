@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
 NORMS = ("rmsnorm", "layernorm")
@@ -41,6 +41,15 @@ class ModelConfig:
     tie_embeddings: bool = True
     pad_id: int = 0
     mask_id: int = 4
+    layer_n_head: list[int] | None = None
+    """Per-layer query heads of self-attention, when structured pruning removed some (None: `n_head` everywhere).
+    Heads keep `head_dim`, so a layer's attention is `layer_n_head[i] * head_dim` wide."""
+    layer_n_kv_head: list[int] | None = None
+    """Per-layer key/value heads, beside `layer_n_head` (None: `n_kv_head` everywhere)."""
+    layer_d_ff: list[int] | None = None
+    """Per-layer MLP width after channel pruning (None: `d_ff` everywhere)."""
+
+    LAYER_FIELDS: ClassVar[tuple[str, ...]] = ("layer_n_head", "layer_n_kv_head", "layer_d_ff")
 
     def __post_init__(self) -> None:
         if self.n_kv_head is None:
@@ -57,14 +66,32 @@ class ModelConfig:
             raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}")
         if self.positions == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE rotates pairs of channels: head_dim {self.head_dim} must be even")
+        for name in self.LAYER_FIELDS:
+            values = getattr(self, name)
+            if values is not None and (len(values) != self.n_layer or min(values) < 1):
+                raise ValueError(f"{name} needs {self.n_layer} positive values, not {values}")
+        for i in range(self.n_layer):
+            if self.layer_heads(i)[0] % self.layer_heads(i)[1]:
+                raise ValueError(f"layer {i}: query heads are not a multiple of key/value heads")
+
+    def layer_heads(self, layer: int) -> tuple[int, int]:
+        """(query heads, key/value heads) of a layer's self-attention."""
+        n_head = self.layer_n_head[layer] if self.layer_n_head is not None else self.n_head
+        n_kv_head = self.layer_n_kv_head[layer] if self.layer_n_kv_head is not None else self.n_kv_head
+        return n_head, n_kv_head
+
+    def layer_ff(self, layer: int) -> int:
+        """A layer's MLP width."""
+        return self.layer_d_ff[layer] if self.layer_d_ff is not None else self.d_ff
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only, for `config.json`."""
-        return asdict(self)
+        """Plain JSON types only, for `config.json`. Unset per-layer fields are left out, so an unpruned model's
+        config is what it was before they existed."""
+        return {k: v for k, v in asdict(self).items() if not (k in self.LAYER_FIELDS and v is None)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -24,6 +24,9 @@ TINY_PRETRAINING = {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraini
     "steps": 12, "n_layer": 2, "n_head": 2, "d_model": 64, "block_size": 64, "batch_size": 8}}}}}}
 
 TINY_ADAPTATION = {"ops": {"domain_adapted_checkpoint": {"config": {"steps": 8, "compare": ["lora"]}}}}
+TINY_COMPRESSION = {"ops": {"compressed_model": {"config": {
+    "techniques": ["dynamic_int8", "prune_magnitude", "distill"], "recovery_steps": 4, "distill_steps": 4,
+    "max_ppl_ratio": 1.5}}}}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
             mp.delenv(var, raising=False)
         with dg.instance_for_test() as instance:
             materialize_all(instance, {"pretrained_checkpoint": TINY_PRETRAINING,
-                                       "domain_adapted_checkpoint": TINY_ADAPTATION})
+                                       "domain_adapted_checkpoint": TINY_ADAPTATION,
+                                       "compressed_model": TINY_COMPRESSION})
             yield home, instance
 
 
@@ -150,3 +154,28 @@ def test_domain_adapted_checkpoint_compares_strategies_and_logs_nested_runs(pipe
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["adapt.strategy"] for c in children) == ["dapt", "lora"]
     assert all("train/loss" in c.data.metrics for c in children)
+
+
+def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pipeline):
+    home, instance = pipeline
+    records = instance.fetch_materializations(dg.AssetKey("compressed_model"), limit=10).records
+    by_domain = {r.partition_key: r.asset_materialization.metadata for r in records}
+    assert sorted(by_domain) == ["biomedical", "financial", "legal", "scientific"]
+    meta = by_domain["legal"]
+    assert meta["compression/method"].value in {"fp32", "dynamic_int8", "prune_magnitude", "distill"}
+    assert meta["compression/ppl_ratio"].value <= 1.5
+    table = meta["comparison"].value
+    assert all(f"| {name} |" in table for name in ("fp32", "dynamic_int8", "prune_magnitude", "distill"))
+    assert "data:image/png;base64," in meta["size_vs_ppl"].value
+    assert meta["registered_model_version"].value == "fm-pipeline-legal-compressed/1"
+    out = home / "lake" / "compressed_model" / "legal"
+    from fm_pipeline.compression.generate import generate
+
+    text = generate(out, out / "tokenizer.model", "The parties agree", max_new_tokens=8, temperature=0)
+    assert isinstance(text, str) and text
+    mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
+    parent = mlflow.get_run(meta["mlflow_run_id"].value)
+    children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="list",
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.data.tags["compression.method"] for c in children) == [
+        "distill", "dynamic_int8", "fp32", "prune_magnitude"]

@@ -1,0 +1,132 @@
+"""Every compression technique on the sample model, side by side: size, weights, perplexity and bits per byte
+(domain and general), CPU latency per token at batch 1 and throughput at batch 8, each as a ratio to the
+uncompressed model, plus the distillation gap recovery and the issue's targets. Prints JSON.
+
+    python -m benchmarks.compress [--home $FM_PIPELINE_HOME] [--domain biomedical] [--profile cpu_small]
+                                  [--techniques dynamic_int8 ...] [--threads 1] [--out DIR]
+
+Reads the lake `make run` builds: `domain_adapted_checkpoint/<domain>` when present, else
+`pretrained_checkpoint`; the tokenizer; `tokenized_corpus` (fine-tuning text); `balanced_shards/val` (general
+validation). Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
+shipped in the package. Runs every technique, torchao's dynamic int8 included (not in the asset's cpu_small
+profile, as it is much slower than fp32 on these CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import fm_pipeline
+from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, CompressResult, compress
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.evaluation.perplexity import read_docs
+
+SAMPLE_DOMAINS = Path(fm_pipeline.__file__).parent / "sample_data" / "domain"
+TARGETS = {
+    "dynamic_int8": {"size_ratio": ("<=", 0.30), "domain_ppl_ratio": ("<=", 1.01), "speedup": (">=", 1.3)},
+    "distill": {"distill/gap_recovery": (">=", 0.90)},
+}
+
+
+def domain_docs(lake: Path, domain: str) -> tuple[list[tuple[str, str]], str]:
+    """(lang, text) validation documents of a domain, and where they came from."""
+    val = lake / "domain_corpus" / domain / "val"
+    if val.is_dir() and list_shards(val):
+        return list(read_docs(val)), str(val)
+    docs = []
+    for path in sorted((SAMPLE_DOMAINS / domain).glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                docs.append((row.get("lang", "en"), row["text"]))
+    return docs, str(SAMPLE_DOMAINS / domain)
+
+
+def check(metrics: dict[str, float], targets: dict[str, tuple[str, float]]) -> dict[str, Any]:
+    out = {}
+    for key, (op, bound) in targets.items():
+        value = metrics.get(key)
+        met = value is not None and (value <= bound if op == "<=" else value >= bound)
+        out[key] = {"value": value, "target": f"{op} {bound}", "met": met}
+    return out
+
+
+def summary(result: CompressResult) -> list[dict[str, Any]]:
+    rows = []
+    for c in result.candidates:
+        m = c.metrics
+        rows.append({
+            "technique": c.name,
+            "size_bytes": m["size_bytes"], "size_ratio": round(m["size_ratio"], 4),
+            "params": m["params"], "params_ratio": round(m["params_ratio"], 4),
+            "domain_ppl": round(m["domain_ppl"], 3), "domain_ppl_ratio": round(m["domain_ppl_ratio"], 4),
+            "domain_bpb": round(m["domain_bpb"], 4),
+            "general_ppl": round(m["general_ppl"], 3), "general_ppl_ratio": round(m["general_ppl_ratio"], 4),
+            "general_bpb": round(m["general_bpb"], 4),
+            "latency_ms_per_token_b1": round(m["latency_ms_per_token"], 3), "speedup_b1": round(m["speedup"], 3),
+            "throughput_tokens_per_s_b8": round(m["throughput_tokens_per_s"], 1),
+            "throughput_ratio_b8": round(m["throughput_ratio"], 3),
+            "build_seconds": round(m["build_seconds"], 1),
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("FM_PIPELINE_HOME", ".fm_pipeline")))
+    parser.add_argument("--domain", default="biomedical")
+    parser.add_argument("--profile", default="cpu_small")
+    parser.add_argument("--techniques", nargs="+", default=list(TECHNIQUES), choices=TECHNIQUES)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads while evaluating and timing")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds (default: the profile's)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the output (default: a temp dir)")
+    args = parser.parse_args()
+
+    lake = args.home / "lake"
+    adapted = lake / "domain_adapted_checkpoint" / args.domain
+    checkpoint = adapted if (adapted / "model.safetensors").is_file() else lake / "pretrained_checkpoint"
+    domain, domain_source = domain_docs(lake, args.domain)
+    general = list(read_docs(lake / "balanced_shards" / "val"))
+    overrides: dict[str, Any] = {"techniques": tuple(args.techniques), "threads": args.threads}
+    if args.rounds:
+        overrides["timing_rounds"] = args.rounds
+    config = CompressConfig.profile(args.profile, **overrides)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / "compressed_model"
+        result = compress(checkpoint, lake / "tokenizer" / "tokenizer.model", lake / "tokenized_corpus", domain,
+                          general, config, out, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    by_name = {c.name: c.metrics for c in result.candidates}
+    targets = {name: check(by_name[name], t) for name, t in TARGETS.items() if name in by_name}
+    print(json.dumps({
+        "device": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "checkpoint": str(checkpoint),
+        "domain_val": domain_source,
+        "domain_docs": len(domain),
+        "general_docs": len(general),
+        "profile": args.profile,
+        "config": config.to_dict(),
+        "table": summary(result),
+        "chosen": result.chosen,
+        "contract": result.contract,
+        "distillation": result.distillation,
+        "targets": targets,
+        "seconds": round(time.perf_counter() - start, 1),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""Run the configured compression techniques on a checkpoint, measure every candidate side by side, publish
+the best one within the quality budget.
+
+Every candidate is saved to its own folder (`export.py` format), loaded back from disk and measured from
+there, so the numbers are those of what would be published. The output folder is built beside `out_dir` and
+renamed into place:
+
+    out_dir/
+      model.safetensors, config.json, compression.json, tokenizer.model   the published model
+      comparison.md, size_vs_ppl.png, metrics.json                        the comparison
+      candidates/<name>/                                                  every candidate (unless not kept)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import sentencepiece as spm
+import torch
+from torch import nn
+
+from fm_pipeline.compression.distill import distill, make_student
+from fm_pipeline.compression.export import COMPRESSION, CONFIG, WEIGHTS, load_compressed, save_compressed
+from fm_pipeline.compression.lowrank import low_rank
+from fm_pipeline.compression.measure import folder_bytes, quality, speed, threads
+from fm_pipeline.compression.modules import count_weights
+from fm_pipeline.compression.prune import prune_structured, prune_unstructured
+from fm_pipeline.compression.qat import qat_int8
+from fm_pipeline.compression.quantize import quantize_dynamic_int8, quantize_weight_only
+from fm_pipeline.compression.report import markdown_table, size_ppl_plot
+from fm_pipeline.compression.select import OBJECTIVES, select
+from fm_pipeline.compression.tuning import TuneData
+from fm_pipeline.tokenization.packed import PackedTokens
+from fm_pipeline.training.checkpoint import load_checkpoint
+
+BASELINE = "fp32"
+TECHNIQUES = (
+    "dynamic_int8",          # post-training dynamic int8, the fastest kernel on the device (fbgemm on CPU)
+    "dynamic_int8_torchao",  # the same with torchao's kernels, measured beside it
+    "weight_int8",
+    "weight_int4",
+    "qat_int8",              # quantization-aware fine-tune, then dynamic int8
+    "prune_magnitude",       # global magnitude, one shot + recovery fine-tune
+    "prune_gradual",         # global magnitude on a cubic schedule during the fine-tune
+    "prune_structured",      # heads and MLP channels removed + recovery fine-tune
+    "distill",               # a student at about half the parameters
+    "lowrank",               # SVD at the rank keeping `lowrank_energy`
+)
+CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
+TOKENIZER_FILE = "tokenizer.model"
+
+
+@dataclass
+class CompressConfig:
+    """Every knob as a plain field; `profile` gives presets."""
+
+    techniques: tuple[str, ...] = TECHNIQUES
+    objective: str = "size"
+    """Among candidates within budget publish the smallest ("size") or the fastest at batch 1 ("speed")."""
+    max_ppl_ratio: float = 1.02
+    """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
+    budget_metric: str = "domain_ppl_ratio"
+    backend: str = "auto"
+    """Kernel of `dynamic_int8` and `qat_int8`: "auto" (fbgemm via torch.ao on CPU), "torch_ao", "torchao"."""
+    batch_size: int = 16
+    seed: int = 0
+    recovery_steps: int = 100
+    recovery_lr: float = 3e-4
+    qat_steps: int = 100
+    qat_lr: float = 1e-4
+    sparsity: float = 0.5
+    head_fraction: float = 0.25
+    mlp_fraction: float = 0.5
+    importance_batches: int = 8
+    distill_steps: int = 300
+    distill_lr: float = 2e-3
+    student_layers: int | None = None
+    student_d_model: int | None = None
+    student_param_ratio: float = 0.5
+    temperature: float = 2.0
+    alpha: float = 0.5
+    hidden_weight: float = 0.0
+    lowrank_energy: float = 0.9
+    int4_group_size: int = 32
+    eval_max_docs: int | None = None
+    """Documents per validation set (None: all)."""
+    threads: int = 1
+    """Intra-op threads while evaluating and timing (fixed, so numbers compare across runs)."""
+    timing_rounds: int = 5
+    prompt_tokens: int = 64
+    new_tokens: int = 32
+    timing_max_seconds: float = 5.0
+    keep_candidates: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.techniques) - set(TECHNIQUES))
+        if unknown:
+            raise ValueError(f"unknown techniques {unknown}; choose from {TECHNIQUES}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        self.techniques = tuple(self.techniques)
+
+    @classmethod
+    def profile(cls, name: str, **overrides: Any) -> CompressConfig:
+        """"cpu_small": every technique on the sample model in a few minutes on 2 CPU cores;
+        "thorough": longer fine-tunes and more timing rounds."""
+        if name == "cpu_small":  # torchao's int8 path is ~15x slower than fp32 on these CPUs: benchmark only
+            base = cls(techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"))
+        elif name == "thorough":
+            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48)
+        else:
+            raise ValueError(f"unknown profile {name!r}; choose from ['cpu_small', 'thorough']")
+        return replace(base, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["techniques"] = list(self.techniques)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompressConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CompressConfig fields: {unknown}")
+        return cls(**{**data, "techniques": tuple(data.get("techniques", TECHNIQUES))})
+
+
+@dataclass
+class Candidate:
+    """One compressed model: its folder, its numbers (for one MLflow run each) and how it was made."""
+
+    name: str
+    folder: Path | None
+    """Its folder under `out_dir/candidates` (None when candidates are not kept; the published one's is out_dir)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, **self.metrics}
+
+
+@dataclass
+class CompressResult:
+    out_dir: Path
+    chosen: str
+    candidates: list[Candidate]
+    table_markdown: str
+    plot_path: Path
+    contract: dict[str, Any]
+    """`compression/method`, `compression/size_ratio`, `compression/ppl_ratio`, `compression/speedup`."""
+    distillation: dict[str, float] | None = None
+    """The student's loss, the untrained student's and the teacher's, and `gap_recovery` (domain val)."""
+
+    def candidate(self, name: str) -> Candidate:
+        return next(c for c in self.candidates if c.name == name)
+
+
+def _build(
+    name: str, teacher: nn.Module, data: TuneData, config: CompressConfig
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The compressed model of technique `name`, and what to record about how it was made."""
+    if name == "dynamic_int8":
+        return quantize_dynamic_int8(teacher, config.backend), {"backend": config.backend}
+    if name == "dynamic_int8_torchao":
+        return quantize_dynamic_int8(teacher, "torchao"), {"backend": "torchao"}
+    if name == "weight_int8":
+        return quantize_weight_only(teacher, 8), {"bits": 8}
+    if name == "weight_int4":
+        return quantize_weight_only(teacher, 4, config.int4_group_size), {"bits": 4,
+                                                                           "group_size": config.int4_group_size}
+    if name == "qat_int8":
+        model, result = qat_int8(teacher, data, config.qat_steps, config.qat_lr, config.backend)
+        return model, {"steps": config.qat_steps, "lr": config.qat_lr, "final_loss": result.final_loss}
+    if name in ("prune_magnitude", "prune_gradual"):
+        gradual = name == "prune_gradual"
+        model = prune_unstructured(teacher, config.sparsity, data, config.recovery_steps, config.recovery_lr,
+                                   gradual=gradual)
+        return model, {"sparsity": config.sparsity, "recovery_steps": config.recovery_steps, "gradual": gradual}
+    if name == "prune_structured":
+        model, removed = prune_structured(teacher, config.head_fraction, config.mlp_fraction, data,
+                                          config.importance_batches, config.recovery_steps, config.recovery_lr)
+        return model, {"head_fraction": config.head_fraction, "mlp_fraction": config.mlp_fraction,
+                       "recovery_steps": config.recovery_steps, "removed_heads": removed["heads"],
+                       "layer_n_head": model.config.layer_n_head, "layer_d_ff": model.config.layer_d_ff}
+    if name == "distill":
+        student = make_student(teacher, config.student_layers, config.student_d_model, config.student_param_ratio,
+                               seed=config.seed)
+        model, result = distill(teacher, student, data, config.distill_steps, config.distill_lr, config.temperature,
+                                config.alpha, config.hidden_weight)
+        return model, {"n_layer": model.config.n_layer, "d_model": model.config.d_model, "steps": config.distill_steps,
+                       "temperature": config.temperature, "alpha": config.alpha,
+                       "hidden_weight": config.hidden_weight, "final_loss": result.final_loss}
+    if name == "lowrank":
+        model, ranks = low_rank(teacher, config.lowrank_energy, data, config.recovery_steps, config.recovery_lr)
+        return model, {"energy": config.lowrank_energy, "ranks": ranks, "recovery_steps": config.recovery_steps}
+    raise ValueError(f"unknown technique {name!r}")
+
+
+def _prompt(sp: spm.SentencePieceProcessor, docs: Sequence[tuple[str, str]], length: int) -> list[int]:
+    """`length` tokens of real text (the validation documents, repeated if short) behind BOS."""
+    ids: list[int] = []
+    for _, text in docs:
+        ids += sp.encode(text)
+        if len(ids) >= length:
+            break
+    if not ids:
+        raise ValueError("no validation text to build a timing prompt from")
+    while len(ids) < length - 1:
+        ids += ids
+    return [sp.bos_id(), *ids[: length - 1]]
+
+
+def _publish(staging: Path, chosen: Path, tokenizer: Path) -> None:
+    for name in (WEIGHTS, CONFIG, COMPRESSION):
+        shutil.copyfile(chosen / name, staging / name)
+    shutil.copyfile(tokenizer, staging / TOKENIZER_FILE)
+
+
+def compress(
+    checkpoint_dir: Path,
+    tokenizer_path: Path,
+    train_tokens: Path | PackedTokens,
+    domain_val_docs: Sequence[tuple[str, str]],
+    general_val_docs: Sequence[tuple[str, str]],
+    config: CompressConfig,
+    out_dir: Path,
+    log: Callable[[str], None] = print,
+) -> CompressResult:
+    """Compress the decoder-only model in `checkpoint_dir` every configured way and publish the best within
+    budget to `out_dir`.
+
+    train_tokens: a tokenized_corpus folder (its `train` split is read) or an open `PackedTokens`, the text
+    of the fine-tunes (recovery, QAT, distillation). Validation docs are (lang, text) pairs, e.g. from
+    `evaluation.perplexity.read_docs`: domain perplexity decides the budget, general perplexity is reported.
+    """
+    out_dir = Path(out_dir)
+    teacher, model_config = load_checkpoint(Path(checkpoint_dir))
+    teacher.eval()
+    if model_config.architecture != "decoder_only":
+        raise ValueError("compression measures generation: it needs a decoder_only checkpoint")
+    sp = spm.SentencePieceProcessor(model_file=str(tokenizer_path))
+    domain_docs, general_docs = list(domain_val_docs), list(general_val_docs)
+    data = TuneData.open(train_tokens, sp, model_config, config.batch_size, config.seed)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
+    (staging / "candidates").mkdir(parents=True)
+    try:
+        candidates: list[Candidate] = []
+        loaded: dict[str, nn.Module] = {}
+        distillation = None
+        for name in (BASELINE, *config.techniques):
+            log(f"compression: {name}")
+            start = time.perf_counter()
+            torch.manual_seed(config.seed)
+            model, details = (teacher, {}) if name == BASELINE else _build(name, teacher, data, config)
+            seconds = time.perf_counter() - start
+            folder = save_compressed(staging / "candidates" / name, model, name, details)
+            model, _ = load_compressed(folder)  # measure what was written, not what is in memory
+            with threads(config.threads):
+                domain, general = (quality(model, sp, docs, config.eval_max_docs)
+                                   for docs in (domain_docs, general_docs))
+            metrics = {"size_bytes": folder_bytes(folder), "params": count_weights(model), "build_seconds": seconds,
+                       **{f"domain_{k}": v for k, v in domain.items()},
+                       **{f"general_{k}": v for k, v in general.items()}}
+            if name == "distill":
+                torch.manual_seed(config.seed)
+                untrained = make_student(teacher, config.student_layers, config.student_d_model,
+                                         config.student_param_ratio, seed=config.seed, init_from_teacher=False)
+                with threads(config.threads):
+                    untrained_loss = quality(untrained, sp, domain_docs, config.eval_max_docs)["loss"]
+                teacher_loss = candidates[0].metrics["domain_loss"]
+                gap = untrained_loss - teacher_loss
+                distillation = {"student_loss": domain["loss"], "untrained_loss": untrained_loss,
+                                "teacher_loss": teacher_loss,
+                                "gap_recovery": (untrained_loss - domain["loss"]) / gap if gap else float("nan"),
+                                "param_ratio": metrics["params"] / candidates[0].metrics["params"]}
+                metrics.update({f"distill/{k}": v for k, v in distillation.items()})
+            candidates.append(Candidate(name, folder, metrics, details))
+            loaded[name] = model
+
+        log("compression: timing every candidate")
+        prompt = _prompt(sp, domain_docs or general_docs, config.prompt_tokens)
+        timings = speed(loaded, prompt, config.new_tokens, config.timing_rounds, config.threads,
+                        config.timing_max_seconds)
+        base = candidates[0].metrics | timings[BASELINE]
+        for c in candidates:
+            c.metrics.update(timings[c.name])
+            m = c.metrics
+            m.update({
+                "size_ratio": m["size_bytes"] / base["size_bytes"],
+                "params_ratio": m["params"] / base["params"],
+                "domain_ppl_ratio": m["domain_ppl"] / base["domain_ppl"],
+                "general_ppl_ratio": m["general_ppl"] / base["general_ppl"],
+                "domain_bpb_ratio": m["domain_bpb"] / base["domain_bpb"],
+                "speedup": base["latency_ms_per_token"] / m["latency_ms_per_token"],
+                "throughput_ratio": m["throughput_tokens_per_s"] / base["throughput_tokens_per_s"],
+            })
+
+        rows = [c.row() for c in candidates]
+        chosen = select(rows, config.objective, config.max_ppl_ratio, config.budget_metric)
+        table = markdown_table(rows, chosen["name"])
+        (staging / "comparison.md").write_text(table, encoding="utf-8")
+        size_ppl_plot(rows, staging / "size_vs_ppl.png", chosen["name"], config.max_ppl_ratio)
+        contract = {"compression/method": chosen["name"], "compression/size_ratio": chosen["size_ratio"],
+                    "compression/ppl_ratio": chosen[config.budget_metric], "compression/speedup": chosen["speedup"]}
+        summary = {"chosen": chosen["name"], "contract": contract, "config": config.to_dict(),
+                   "distillation": distillation,
+                   "candidates": [{"name": c.name, "metrics": c.metrics, "details": c.details} for c in candidates]}
+        (staging / "metrics.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        _publish(staging, staging / "candidates" / chosen["name"], Path(tokenizer_path))
+        if not config.keep_candidates:
+            shutil.rmtree(staging / "candidates")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for c in candidates:
+        c.folder = out_dir / "candidates" / c.name if config.keep_candidates else None
+        if c.name == chosen["name"] and not config.keep_candidates:
+            c.folder = out_dir
+    return CompressResult(out_dir, chosen["name"], candidates, table, out_dir / "size_vs_ppl.png", contract,
+                          distillation)

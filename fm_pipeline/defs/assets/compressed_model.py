@@ -1,0 +1,117 @@
+"""compressed_model: the domain-adapted model compressed every configured way, measured side by side, and
+the smallest (or fastest) within the quality budget published and registered.
+
+One MLflow parent run per materialization, a nested run per technique with its numbers.
+"""
+
+import base64
+import math
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+
+from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
+from fm_pipeline.defs.partitions import domain_partitions
+from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.tokenization.train import MODEL_FILE
+from fm_pipeline.training.mlflow_logger import flatten, register_checkpoint
+
+
+class CompressedModelConfig(dg.Config):
+    profile: str = "cpu_small"
+    """"cpu_small" (every technique on the sample model in a few minutes) or "thorough"."""
+    techniques: list[str] | None = None
+    """A subset of the techniques; all of the profile's when unset."""
+    objective: str = "size"
+    """Publish the smallest ("size") or the fastest ("speed") candidate within the budget."""
+    max_ppl_ratio: float = 1.02
+    """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
+    recovery_steps: int | None = None
+    qat_steps: int | None = None
+    distill_steps: int | None = None
+    eval_max_docs: int | None = None
+
+
+def _compress_config(config: CompressedModelConfig) -> CompressConfig:
+    overrides = {k: v for k, v in {"recovery_steps": config.recovery_steps, "qat_steps": config.qat_steps,
+                                   "distill_steps": config.distill_steps, "eval_max_docs": config.eval_max_docs,
+                                   "techniques": tuple(config.techniques) if config.techniques else None}.items()
+                 if v is not None}
+    return CompressConfig.profile(config.profile, objective=config.objective, max_ppl_ratio=config.max_ppl_ratio,
+                                  **overrides)
+
+
+def _finite(metrics: dict) -> dict[str, float]:
+    return {k.replace("/", "_") if k.startswith("distill/") else k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)}
+
+
+@dg.asset(
+    partitions_def=domain_partitions,
+    deps=["domain_adapted_checkpoint", "tokenized_corpus", "domain_corpus", "balanced_shards"],
+    group_name="compression",
+    kinds={"pytorch", "mlflow"},
+    check_specs=[dg.AssetCheckSpec("within_budget", asset="compressed_model",
+                                   description="the published model's perplexity ratio is within the budget")],
+)
+def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelConfig, lake: LakeResource,
+                     mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+    """The adapted model of one domain quantized, pruned, distilled and factorized; the best candidate within
+    the perplexity budget is published with a generate CLI that needs no training code."""
+    domain = context.partition_key
+    for name in config.techniques or []:
+        if name not in TECHNIQUES:
+            raise dg.Failure(f"unknown technique {name!r}; choose from {TECHNIQUES}")
+    adapted = lake.path("domain_adapted_checkpoint", domain)
+    # A vocabulary-expanded checkpoint carries its own tokenizer; its old ids are unchanged, so the general
+    # token files still feed the fine-tunes.
+    tokenizer = adapted / MODEL_FILE if (adapted / MODEL_FILE).is_file() else lake.path("tokenizer") / MODEL_FILE
+    out = lake.path("compressed_model", domain)
+    compress_config = _compress_config(config)
+    with mlflow_tracking.start_run(context, run_name=f"compressed_model[{domain}]") as parent:
+        result = compress(adapted, tokenizer, lake.path("tokenized_corpus"),
+                          list(read_docs(lake.path("domain_corpus", domain) / "val")),
+                          list(read_docs(lake.path("balanced_shards") / "val")), compress_config, out,
+                          log=context.log.info)
+        mlflow.log_params({k: str(v) for k, v in flatten({"compress": compress_config.to_dict()}).items()})
+        for candidate in result.candidates:
+            with mlflow.start_run(run_name=candidate.name, nested=True, experiment_id=parent.info.experiment_id,
+                                  tags={"dagster.run_id": context.run_id, "dagster.partition": domain,
+                                        "compression.method": candidate.name}):
+                mlflow.log_metrics(_finite(candidate.metrics))
+                mlflow.log_dict(candidate.details, "details.json")
+        mlflow.set_tag("compression.method", result.chosen)
+        mlflow.log_metrics({k: float(v) for k, v in result.contract.items() if isinstance(v, (int, float))})
+        mlflow.log_artifact(str(result.plot_path))
+        for path in sorted(p for p in out.iterdir() if p.is_file()):
+            mlflow.log_artifact(str(path), "model")
+        name = f"fm-pipeline-{domain}-compressed"
+        version = register_checkpoint(name, mlflow.get_artifact_uri("model"), parent.info.run_id)
+        run_id = parent.info.run_id
+
+    chosen = result.candidate(result.chosen).metrics
+    plot = base64.b64encode(Path(result.plot_path).read_bytes()).decode()
+    metadata = {
+        **result.contract,
+        "compression/domain_ppl": chosen["domain_ppl"],
+        "compression/general_ppl_ratio": chosen["general_ppl_ratio"],
+        "compression/size_bytes": chosen["size_bytes"],
+        "compression/params": chosen["params"],
+        "comparison": dg.MetadataValue.md(result.table_markdown),
+        "size_vs_ppl": dg.MetadataValue.md(f"![size vs perplexity](data:image/png;base64,{plot})\n\n"
+                                           f"`{result.plot_path}`"),
+        "registered_model_version": f"{name}/{version}",
+        "mlflow_run_id": run_id,
+        "generate": f"python -m fm_pipeline.compression.generate {out} --prompt '...'",
+        "path": dg.MetadataValue.path(str(out)),
+    }
+    if result.distillation:
+        metadata["distill/gap_recovery"] = result.distillation["gap_recovery"]
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(
+            check_name="within_budget", passed=result.contract["compression/ppl_ratio"] <= config.max_ppl_ratio,
+            metadata={"ppl_ratio": result.contract["compression/ppl_ratio"], "budget": config.max_ppl_ratio})],
+    )

@@ -1,0 +1,82 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
+from fm_pipeline.compression.export import load_compressed
+from fm_pipeline.compression.generate import generate, main
+from fm_pipeline_tests.training.tiny_corpus import paragraphs
+
+
+@pytest.fixture(scope="module")
+def result(trained, tmp_path_factory):
+    config = CompressConfig.profile(  # every technique but torchao's (slow here; test_quantize covers it)
+        "cpu_small", recovery_steps=2, qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
+        timing_rounds=1, prompt_tokens=8, new_tokens=2, eval_max_docs=3, max_ppl_ratio=1.02,
+    )
+    domain = [("en", p) for p in paragraphs("en")[:3]]
+    general = [("de", p) for p in paragraphs("de")[:3]]
+    out = tmp_path_factory.mktemp("compressed") / "biomedical"
+    return compress(trained.checkpoint, trained.corpus.tokenizer, trained.corpus.tokens, domain, general, config,
+                    out, log=lambda _: None)
+
+
+def test_every_technique_is_measured_and_the_choice_is_published(result):
+    assert [c.name for c in result.candidates] == ["fp32", *(t for t in TECHNIQUES if t != "dynamic_int8_torchao")]
+    for c in result.candidates:
+        for key in ("size_bytes", "params", "domain_ppl", "domain_bpb", "general_ppl", "general_bpb",
+                    "latency_ms_per_token", "throughput_tokens_per_s", "size_ratio", "domain_ppl_ratio", "speedup"):
+            assert c.metrics[key] == c.metrics[key] and c.metrics[key] > 0, (c.name, key)
+        assert (c.folder / "model.safetensors").is_file()
+    base = result.candidate("fp32").metrics
+    assert base["size_ratio"] == base["domain_ppl_ratio"] == base["speedup"] == 1.0
+    chosen = result.candidate(result.chosen).metrics
+    assert chosen["domain_ppl_ratio"] <= 1.02
+    within = [c.metrics for c in result.candidates if c.metrics["domain_ppl_ratio"] <= 1.02]
+    assert chosen["size_bytes"] == min(m["size_bytes"] for m in within)
+    assert result.contract == {"compression/method": result.chosen, "compression/size_ratio": chosen["size_ratio"],
+                               "compression/ppl_ratio": chosen["domain_ppl_ratio"],
+                               "compression/speedup": chosen["speedup"]}
+    assert 0 < result.distillation["param_ratio"] < 0.75
+    out = result.out_dir
+    for name in ("model.safetensors", "config.json", "compression.json", "tokenizer.model", "comparison.md",
+                 "size_vs_ppl.png", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert (out / "size_vs_ppl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.table_markdown.count("\n") == len(result.candidates) + 2
+    assert json.loads((out / "compression.json").read_text())["method"] == result.chosen
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_published_and_candidate_models_load_and_generate(result, trained):
+    idx = torch.randint(5, 100, (1, 5))
+    published, _ = load_compressed(result.out_dir)
+    for c in result.candidates:
+        model, info = load_compressed(c.folder)
+        assert info["method"] == c.name
+        assert model.generate(idx, 3, temperature=0.0).shape == (1, 8)
+    text = generate(result.out_dir, result.out_dir / "tokenizer.model", "The", max_new_tokens=5, seed=1)
+    assert isinstance(text, str)
+    assert published.config.vocab_size == trained.sp.get_piece_size()
+
+
+def test_generate_cli_prints_a_continuation_without_the_training_code(result, capsys):
+    assert main([str(result.candidate("dynamic_int8").folder), "--tokenizer", str(result.out_dir / "tokenizer.model"),
+                 "--prompt", "The", "--max-new-tokens", "4", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out.endswith("\n")  # printed (a tiny model's continuation may be blank)
+    code = ("import sys; from fm_pipeline.compression.generate import main; "
+            f"main([{str(result.out_dir)!r}, '--prompt', 'The', '--max-new-tokens', '4']); "
+            "assert not [m for m in sys.modules if m.startswith('fm_pipeline.training')], 'training code imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_config_round_trips_and_refuses_unknown_techniques():
+    config = CompressConfig.profile("cpu_small", sparsity=0.3)
+    assert "dynamic_int8_torchao" not in config.techniques and config.sparsity == 0.3
+    assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="unknown techniques"):
+        CompressConfig(techniques=("zip",))
