@@ -9,6 +9,8 @@ FROM python:3.11-slim
 
 # CPU wheels of torch; pass --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124 (etc.) for CUDA.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Optional extras of the package, e.g. --build-arg EXTRAS=k8s for the dagster-k8s step executor.
+ARG EXTRAS=
 ARG APP_UID=1000
 ARG APP_GID=1000
 
@@ -33,7 +35,7 @@ WORKDIR /opt/fm_pipeline
 COPY pyproject.toml constraints.txt README.md ./
 RUN mkdir fm_pipeline \
     && touch fm_pipeline/__init__.py \
-    && pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt . \
+    && pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt ".${EXTRAS:+[${EXTRAS}]}" \
     && pip uninstall -y fm-pipeline \
     && rm -rf fm_pipeline build ./*.egg-info
 

@@ -34,11 +34,17 @@ run: instance
 ui: instance
 	$(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT) -w workspace.yaml
 
-# Optional system tools for tests (docker-compose v1 validates the compose file); skipped when not root.
+# System tools for tests, installed with apt when missing (as root): docker-compose v1 renders and validates the
+# compose file; Debian's chromium is the browser Playwright drives (never `playwright install`).
+TEST_TOOLS := docker-compose:docker-compose chromium:/usr/bin/chromium
 test-deps:
-	@command -v docker-compose >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null) \
-		|| echo "docker-compose not installed: the compose CLI check will be skipped"; }
+	@missing=""; for tool in $(TEST_TOOLS); do pkg=$${tool%%:*}; cmd=$${tool#*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "not installed:$$missing (the compose and browser tests will be skipped)"; fi; \
+	fi
 
 lint: install
 	$(BIN)/ruff check fm_pipeline fm_pipeline_tests benchmarks

@@ -13,16 +13,28 @@ import dagster as dg
 from fm_pipeline.definitions import defs
 
 
-def materialize_all(instance: dg.DagsterInstance, run_config: dict[str, dict] | None = None) -> list[str]:
-    """Run every asset in topological order; returns the run ids. Stops at the first failed run.
-    `run_config` maps an asset key to the run config of its runs (the launchpad's YAML as a dict)."""
+def observe_sources(instance: dg.DagsterInstance) -> str:
+    """Observe the raw and domain corpus folders (their data versions), as the nightly schedule does."""
+    result = defs.resolve_job_def("observe_corpus_folders").execute_in_process(instance=instance)
+    return result.run_id
+
+
+def materialize_all(
+    instance: dg.DagsterInstance, run_config: dict[str, dict] | None = None, upto: str | None = None,
+) -> list[str]:
+    """Observe the input folders, then run every asset in topological order; returns the run ids. Stops at the
+    first failed run. `run_config` maps an asset key to the run config of its runs (the launchpad's YAML as a
+    dict); `upto` limits the runs to that asset and what it depends on. Observing first records the folders'
+    data versions as the inputs of raw_corpus and domain_corpus,
+    so automation does not rebuild them on its first observation."""
     graph = defs.resolve_asset_graph()
     job = defs.resolve_implicit_global_asset_job_def()
-    run_ids: list[str] = []
+    wanted = None if upto is None else {dg.AssetKey(upto), *graph.upstream_key_iterator(dg.AssetKey(upto))}
+    run_ids: list[str] = [observe_sources(instance)]
     for level in graph.toposorted_asset_keys_by_level:
         for key in sorted(level, key=lambda k: k.to_user_string()):
             node = graph.get(key)
-            if not node.is_materializable:
+            if not node.is_materializable or (wanted is not None and key not in wanted):
                 continue
             partitions = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
             for partition in partitions:

@@ -331,3 +331,46 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
     )
     assert missing_password.returncode != 0, "POSTGRES_PASSWORD must be required"
     assert "POSTGRES_PASSWORD" in missing_password.stderr
+
+
+def _rendered(tmp_path: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """docker-compose.yml as `docker-compose config` renders it (variables substituted, anchors merged)."""
+    docker_compose = shutil.which("docker-compose")
+    if docker_compose is None:
+        pytest.skip("docker-compose is not installed (`make test-deps` installs it)")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "MLFLOW_", "FM_"))}
+    rendered = subprocess.run(
+        [docker_compose, "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE), "--env-file",
+         str(ENV_EXAMPLE), "config"],
+        env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=120,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return yaml.safe_load(rendered.stdout)
+
+
+def test_rendered_compose_shares_instance_storage_and_mlflow(tmp_path: Path) -> None:
+    """The webserver, the daemon and the user code see one Dagster instance (the same dagster.yaml, PostgreSQL
+    database and artifact volume) and one MLflow server; the user code also has the lake and the corpora."""
+    config = _rendered(tmp_path)
+    services = config["services"]
+    dagster = ("webserver", "daemon", "user_code")
+    mounts = {name: {target: source for source, target in _volume_entries(services[name])} for name in dagster}
+    for name in dagster:
+        assert mounts[name][f"{DAGSTER_HOME}/dagster.yaml"] == str(DAGSTER_YAML), name
+        assert mounts[name]["/opt/dagster/storage"] == "dagster_storage", name
+    assert "dagster_storage" in config["volumes"]
+    envs = {name: _environment(services[name]) for name in dagster}
+    storage = {name: {k: v for k, v in env.items() if k.startswith("DAGSTER_POSTGRES_")} for name, env in envs.items()}
+    assert storage["webserver"] == storage["daemon"] == storage["user_code"]
+    assert storage["user_code"]["DAGSTER_POSTGRES_HOSTNAME"] == "postgres"
+    assert storage["user_code"]["DAGSTER_POSTGRES_PASSWORD"] == "change-me", "from .env.example, substituted"
+    assert {env["MLFLOW_TRACKING_URI"] for env in envs.values()} == {"http://mlflow:5000"}
+    assert "--port=5000" in services["mlflow"]["command"]
+    assert services["user_code"]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+    code = envs["user_code"]
+    assert code["FM_PIPELINE_AUTOMATION"] == "on" and code["FM_PIPELINE_TIMEZONE"] == "UTC"
+    assert mounts["user_code"]["/opt/fm_pipeline/data"] == "lake"
+    for var, sample in (("FM_RAW_CORPUS", "raw"), ("FM_DOMAIN_CORPUS", "domain")):
+        assert mounts["user_code"][code[var]] == str(REPO_ROOT / "fm_pipeline" / "sample_data" / sample)
+    paris = _rendered(tmp_path, {"FM_PIPELINE_TIMEZONE": "Europe/Paris"})
+    assert _environment(paris["services"]["user_code"])["FM_PIPELINE_TIMEZONE"] == "Europe/Paris"

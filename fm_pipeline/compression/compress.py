@@ -35,9 +35,10 @@ from fm_pipeline.compression.modules import count_weights
 from fm_pipeline.compression.prune import prune_structured, prune_unstructured
 from fm_pipeline.compression.qat import qat_int8
 from fm_pipeline.compression.quantize import quantize_dynamic_int8, quantize_weight_only
-from fm_pipeline.compression.report import markdown_table, size_ppl_plot
+from fm_pipeline.compression.report import markdown_table
 from fm_pipeline.compression.select import OBJECTIVES, select
 from fm_pipeline.compression.tuning import TuneData
+from fm_pipeline.evaluation import plots
 from fm_pipeline.tokenization.packed import PackedTokens
 from fm_pipeline.training.checkpoint import load_checkpoint
 
@@ -310,7 +311,11 @@ def compress(
         chosen = select(rows, config.objective, config.max_ppl_ratio, config.budget_metric)
         table = markdown_table(rows, chosen["name"])
         (staging / "comparison.md").write_text(table, encoding="utf-8")
-        size_ppl_plot(rows, staging / "size_vs_ppl.png", chosen["name"], config.max_ppl_ratio)
+        base_ppl = next(r["domain_ppl"] for r in rows if r["name"] == BASELINE)
+        plots.size_vs_perplexity([{"label": r["name"], "size_mb": r["size_bytes"] / 1e6, "ppl": r["domain_ppl"]}
+                                  for r in rows], staging / "size_vs_ppl.png",
+                                 "compression candidates: size vs domain perplexity", chosen=chosen["name"],
+                                 budget_ppl=base_ppl * config.max_ppl_ratio)
         contract = {"compression/method": chosen["name"], "compression/size_ratio": chosen["size_ratio"],
                     "compression/ppl_ratio": chosen[config.budget_metric], "compression/speedup": chosen["speedup"]}
         summary = {"chosen": chosen["name"], "contract": contract, "config": config.to_dict(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,8 +44,16 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("excerpt", pa.string()),
     ]
 )
+PROVENANCE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+    ]
+)
 MANIFEST = "_manifest.json"
 QUARANTINE_DIR = "quarantine"
+PROVENANCE_FILE = "provenance/documents.parquet"
+"""Which input file (relative to the source folder) each written document came from: the last hop of lineage."""
 
 
 @dataclass
@@ -85,7 +94,8 @@ def iter_input_files(root: Path) -> list[Path]:
 
 
 def ingest_source(source: str, input_dir: Path, output_dir: Path, config: IngestConfig | None = None) -> IngestStats:
-    """Ingest `input_dir` (one source) into `output_dir`: `part-*.parquet`, `quarantine/`, `_manifest.json`."""
+    """Ingest `input_dir` (one source) into `output_dir`: `part-*.parquet`, `quarantine/`, `_manifest.json` and
+    `provenance/documents.parquet` (document id -> input file)."""
     config = config or IngestConfig()
     html_to_text = get_html_extractor(config.html_extractor)
     stats = IngestStats(source=source)
@@ -94,6 +104,8 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
     seen_ids: dict[bytes, str] = {}
     with staged_dir(output_dir) as staging:
         writer = ShardWriter(staging, CORPUS_SCHEMA, config.shard_bytes)
+        provenance = ShardWriter(staging / Path(PROVENANCE_FILE).parent, PROVENANCE_SCHEMA, shard_bytes=2**62,
+                                 prefix="documents")
         for path in iter_input_files(input_dir):
             rel = path.name if path == input_dir else path.relative_to(input_dir).as_posix()
             fmt = format_of(path) or "unsupported"
@@ -116,10 +128,16 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
                     quarantine.append(record.to_row())
                     continue
                 writer.write(record.to_row())
+                provenance.write({"id": record.id, "file": rel})
                 stats.documents += 1
                 stats.text_bytes += len(record.text.encode("utf-8", "surrogatepass"))
                 stats.documents_by_format[fmt] = stats.documents_by_format.get(fmt, 0) + 1
         stats.shards = [p.name for p in writer.close()]
+        provenance_parts = provenance.close()
+        if provenance_parts:
+            os.replace(provenance_parts[0], staging / PROVENANCE_FILE)
+        else:
+            write_table_atomic(PROVENANCE_SCHEMA.empty_table(), staging / PROVENANCE_FILE)
         stats.quarantined = sum(kinds.values())
         stats.quarantined_by_kind = dict(sorted(kinds.items()))
         write_table_atomic(pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA),

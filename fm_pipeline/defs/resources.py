@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,12 @@ class LakeResource(dg.ConfigurableResource):
 
     root: str | None = None
 
+    def base(self) -> Path:
+        """The lake's root folder."""
+        return Path(self.root) if self.root else paths.lake_root()
+
     def path(self, asset_key: str, partition: str | None = None) -> Path:
-        base = Path(self.root) if self.root else paths.lake_root()
+        base = self.base()
         return base / asset_key / partition if partition else base / asset_key
 
 
@@ -64,3 +68,19 @@ class MlflowTracking(dg.ConfigurableResource):
         name = run_name or all_tags.get("dagster.asset_key") or context.op_def.name
         with mlflow.start_run(experiment_id=self._experiment_id(), run_name=name, tags=all_tags) as run:
             yield run
+
+    def log_stage(
+        self, context: dg.AssetExecutionContext, params: dict[str, Any], metrics: dict[str, float],
+        artifacts: Sequence[Path] = (), tags: dict[str, str] | None = None,
+    ) -> str:
+        """One MLflow run for a data stage: its config as params, its counts as metrics, its plots and lineage
+        record as artifacts. Returns the run id."""
+        with self.start_run(context, tags=tags) as run:
+            if params:
+                mlflow.log_params({k: v if isinstance(v, int | float | str | bool) else str(v)
+                                   for k, v in params.items()})
+            if metrics:
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            for artifact in artifacts:
+                mlflow.log_artifact(str(artifact))
+        return run.info.run_id

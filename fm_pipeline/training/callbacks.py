@@ -86,3 +86,41 @@ class LogCallback(TrainingCallback):
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class TrainingTimeout(TimeoutError):
+    """Training ran past its maximum runtime."""
+
+
+class Deadline(TrainingCallback):
+    """Stops training with `TrainingTimeout` at the first step or evaluation after `max_seconds` of wall time
+    (counted from when the callback is made). Step checkpoints already written stay, so a later run resumes."""
+
+    def __init__(self, max_seconds: float, clock: Any = None) -> None:
+        import time
+
+        self.clock = clock or time.monotonic
+        self.max_seconds = max_seconds
+        self.start = self.clock()
+
+    def _check(self, step: int) -> None:
+        elapsed = self.clock() - self.start
+        if elapsed > self.max_seconds:
+            raise TrainingTimeout(f"training stopped at step {step}: {elapsed:.0f} s exceeds the maximum runtime "
+                                  f"of {self.max_seconds:.0f} s")
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        self._check(step)
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        self._check(step)
+
+
+class EvalHistory(TrainingCallback):
+    """Collects every evaluation as {"step": ..., **metrics}, for loss curves."""
+
+    def __init__(self) -> None:
+        self.evals: list[dict[str, float]] = []
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        self.evals.append({"step": step, **metrics})

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.training.callbacks import LogCallback, RunInfo, TrainingCallback, TrainResult
+from fm_pipeline.training.callbacks import Deadline, LogCallback, RunInfo, TrainingCallback, TrainResult
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="log into this existing MLflow run (MLFLOW_TRACKING_URI picks the store)")
     parser.add_argument("--registered-model", default="fm-pipeline-pretrained",
                         help="registered model to add the final checkpoint to, with --mlflow-run-id")
+    parser.add_argument("--max-runtime-s", type=float, default=None,
+                        help="stop with an error at the first step after this many seconds (rank 0 decides)")
     args = parser.parse_args(argv)
 
     main_rank = int(os.environ.get("RANK", "0")) == 0
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(name)s %(message)s")
     config = TrainConfig.from_json(args.config)
     callbacks: list[TrainingCallback] = [LogCallback(logging.getLogger("fm_pipeline.training"))]
+    if args.max_runtime_s is not None:
+        callbacks.append(Deadline(args.max_runtime_s))
     with ExitStack() as stack:
         if main_rank and PIPES_CONTEXT_ENV in os.environ:
             # dagster-pipes is a small, dependency-free package meant for launched processes like this one

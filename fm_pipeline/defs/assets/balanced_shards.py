@@ -1,11 +1,23 @@
 """balanced_shards: the deduplicated corpus resampled to a language mix, split into train and val."""
 
-import dagster as dg
+from collections import Counter
 
+import dagster as dg
+import pyarrow.parquet as pq
+
+from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.mixing import DEFAULT_ALPHA, MixConfig, audit_balance, balance
 from fm_pipeline.curation.parquet_io import list_shards
-from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
+from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.evaluation import plots
+
+CODE_VERSION = "1"
+"""Bump when a change to the sampling or the split changes the output."""
+PLOT = "_plots/language_mix.png"
 
 
 class BalancedShardsConfig(dg.Config):
@@ -26,19 +38,26 @@ class BalancedShardsConfig(dg.Config):
 
 @dg.asset(
     deps=["deduped_corpus"],
-    group_name="curation",
-    kinds={"parquet"},
+    group_name=CORPUS,
+    owners=OWNERS[CORPUS],
+    kinds={"parquet", "mlflow"},
+    code_version=CODE_VERSION,
+    retry_policy=IO_RETRY,
+    automation_condition=RERUN_ON_CHANGE,
     check_specs=[
-        dg.AssetCheckSpec("accounting", asset="balanced_shards",
+        dg.AssetCheckSpec("accounting", asset="balanced_shards", blocking=True,
                           description="every document is in train, val or dropped, exactly once"),
-        dg.AssetCheckSpec("train_val_disjoint", asset="balanced_shards",
+        dg.AssetCheckSpec("train_val_disjoint", asset="balanced_shards", blocking=True,
                           description="no document is in both train and val"),
         dg.AssetCheckSpec("language_mix", asset="balanced_shards",
-                          description="achieved language shares are within tolerance of the plan"),
+                          description="achieved language shares are within tolerance of the plan (a warning: "
+                                      "a mix off target is worth a look, not a reason to stop training)"),
     ],
 )
-def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.MaterializeResult:
-    """Per-language up/down-sampling to the target mix (or temperature sampling), with a hash-based split."""
+def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsConfig, lake: LakeResource,
+                    mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+    """Per-language up/down-sampling to the target mix (or temperature sampling), with a hash-based split.
+    Its data version is the hash of the train, val and dropped shards."""
     if config.method not in ("weights", "temperature"):
         raise ValueError(f"method must be 'weights' or 'temperature', not {config.method!r}")
     mix = MixConfig(weights=config.weights, max_repeats=config.max_repeats) if config.method == "weights" else \
@@ -51,8 +70,23 @@ def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.Mate
     audit = audit_balance(inputs, out / "train", out / "val", out / "dropped")
     shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report["share"].items()]
     worst = max((abs(s["achieved"] - s["achievable"]) for s in shares), default=0.0)
+    mix_png = plots.language_mix(
+        {k: v["in"] for k, v in report["bytes_by_lang"].items()},
+        {k: v["train"] for k, v in report["bytes_by_lang"].items()}, out / PLOT,
+        target={k: v["target"] for k, v in report["share"].items()}, title="Language mix before and after balancing")
+    splits = {split: list_shards(out / split) for split in ("train", "val")}
+    stage = finish_stage(
+        context, lake, mlflow_tracking, out=out, inputs=inputs, code_version=CODE_VERSION, splits=splits,
+        params=config.model_dump(), artifacts=[mix_png],
+        metrics={k: report[k] for k in ("docs_in", "train_docs", "val_docs", "docs_dropped", "docs_repeated",
+                                        "train_bytes", "val_bytes")},
+    )
+    dropped = Counter(r for shard in list_shards(out / "dropped")
+                      for r in pq.read_table(shard, columns=["reason"]).column("reason").to_pylist())
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stage.data_version),
         metadata={
+            **parquet_metadata(splits["train"] + splits["val"], CORPUS_SCHEMA),
             "documents_in": report["docs_in"],
             "train_docs": report["train_docs"],
             "val_docs": report["val_docs"],
@@ -69,7 +103,9 @@ def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.Mate
             "language_entropy_bits": dg.MetadataValue.json(report["entropy_bits"]),
             "distinct_4gram_share": dg.MetadataValue.json(report["distinct_4gram_share"]),
             "plan": dg.MetadataValue.json(report["plan"]),
-            "path": dg.MetadataValue.path(str(out)),
+            "dropped_reasons": count_table(dict(dropped), "reason"),
+            "language_mix_plot": plot(mix_png, "language mix before and after balancing"),
+            **stage.metadata(out),
         },
         check_results=[
             dg.AssetCheckResult(check_name="accounting", passed=bool(audit["exactly_once"]),
@@ -77,6 +113,7 @@ def balanced_shards(config: BalancedShardsConfig, lake: LakeResource) -> dg.Mate
             dg.AssetCheckResult(check_name="train_val_disjoint", passed=audit["train_val_overlap"] == 0,
                                 metadata={"overlap": audit["train_val_overlap"]}),
             dg.AssetCheckResult(check_name="language_mix", passed=worst <= config.mix_tolerance,
+                                severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"max_abs_deviation": round(worst, 4), "tolerance": config.mix_tolerance}),
         ],
     )

@@ -4,19 +4,34 @@ the smallest (or fastest) within the quality budget published and registered.
 One MLflow parent run per materialization, a nested run per technique with its numbers.
 """
 
-import base64
 import math
-from pathlib import Path
 
 import dagster as dg
 import mlflow
 
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
+from fm_pipeline.compression.export import CONFIG, WEIGHTS
+from fm_pipeline.curation.fingerprint import data_files
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
 from fm_pipeline.defs.partitions import domain_partitions
+from fm_pipeline.defs.policies import (
+    COMPRESSION,
+    GPU_POOL,
+    OWNERS,
+    RERUN_ON_CHANGE,
+    TRAINING_OP_TAGS,
+    TRAINING_RETRY,
+    TRAINING_TAGS,
+)
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.mlflow_logger import flatten, register_checkpoint
+
+CODE_VERSION = "1"
+"""Bump when a change to the techniques, their measurement or the selection changes the published model."""
 
 
 class CompressedModelConfig(dg.Config):
@@ -51,15 +66,23 @@ def _finite(metrics: dict) -> dict[str, float]:
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["domain_adapted_checkpoint", "tokenized_corpus", "domain_corpus", "balanced_shards"],
-    group_name="compression",
+    group_name=COMPRESSION,
+    owners=OWNERS[COMPRESSION],
     kinds={"pytorch", "mlflow"},
+    code_version=CODE_VERSION,
+    tags=TRAINING_TAGS,
+    automation_condition=RERUN_ON_CHANGE,
+    retry_policy=TRAINING_RETRY,
+    pool=GPU_POOL,
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("within_budget", asset="compressed_model",
                                    description="the published model's perplexity ratio is within the budget")],
 )
 def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelConfig, lake: LakeResource,
                      mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """The adapted model of one domain quantized, pruned, distilled and factorized; the best candidate within
-    the perplexity budget is published with a generate CLI that needs no training code."""
+    the perplexity budget is published with a generate CLI that needs no training code. Its `_lineage.json`
+    names the adapted checkpoint it was made from, by data version."""
     domain = context.partition_key
     for name in config.techniques or []:
         if name not in TECHNIQUES:
@@ -69,9 +92,17 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     # token files still feed the fine-tunes.
     tokenizer = adapted / MODEL_FILE if (adapted / MODEL_FILE).is_file() else lake.path("tokenizer") / MODEL_FILE
     out = lake.path("compressed_model", domain)
+    token_dir = lake.path("tokenized_corpus")
+    read = [adapted / WEIGHTS, adapted / CONFIG, tokenizer, *data_files(token_dir),
+            *list_shards(lake.path("domain_corpus", domain) / "val"),
+            *list_shards(lake.path("balanced_shards") / "val")]
+    lineage_inputs = input_entries(read, lake.base())
+    versions = {asset: read_stage_record(folder)["data_version"]
+                for asset, folder in (("domain_adapted_checkpoint", adapted), ("tokenized_corpus", token_dir))
+                if (folder / RECORD).is_file()}
     compress_config = _compress_config(config)
     with mlflow_tracking.start_run(context, run_name=f"compressed_model[{domain}]") as parent:
-        result = compress(adapted, tokenizer, lake.path("tokenized_corpus"),
+        result = compress(adapted, tokenizer, token_dir,
                           list(read_docs(lake.path("domain_corpus", domain) / "val")),
                           list(read_docs(lake.path("balanced_shards") / "val")), compress_config, out,
                           log=context.log.info)
@@ -82,6 +113,11 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
                                         "compression.method": candidate.name}):
                 mlflow.log_metrics(_finite(candidate.metrics))
                 mlflow.log_dict(candidate.details, "details.json")
+        record = write_stage_record(
+            out, asset="compressed_model", partition=domain, lake_root=lake.base(), inputs=lineage_inputs,
+            outputs=[out / WEIGHTS, out / CONFIG], code_version=CODE_VERSION, input_versions=versions,
+            extra={"mlflow_run_id": parent.info.run_id, "method": result.chosen})
+        mlflow.set_tags({f"fm.input_version.{asset}": v for asset, v in versions.items()})
         mlflow.set_tag("compression.method", result.chosen)
         mlflow.log_metrics({k: float(v) for k, v in result.contract.items() if isinstance(v, (int, float))})
         mlflow.log_artifact(str(result.plot_path))
@@ -92,7 +128,6 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
         run_id = parent.info.run_id
 
     chosen = result.candidate(result.chosen).metrics
-    plot = base64.b64encode(Path(result.plot_path).read_bytes()).decode()
     metadata = {
         **result.contract,
         "compression/domain_ppl": chosen["domain_ppl"],
@@ -100,16 +135,19 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
         "compression/size_bytes": chosen["size_bytes"],
         "compression/params": chosen["params"],
         "comparison": dg.MetadataValue.md(result.table_markdown),
-        "size_vs_ppl": dg.MetadataValue.md(f"![size vs perplexity](data:image/png;base64,{plot})\n\n"
-                                           f"`{result.plot_path}`"),
+        "size_vs_ppl": plot(result.plot_path, "size vs perplexity of every candidate"),
         "registered_model_version": f"{name}/{version}",
-        "mlflow_run_id": run_id,
+        **checkpoint_metadata(out / WEIGHTS),
+        **mlflow_metadata(run_id),
+        **{f"lineage/{asset}": v for asset, v in sorted(versions.items())},
+        "data_version": record["data_version"],
         "generate": f"python -m fm_pipeline.compression.generate {out} --prompt '...'",
-        "path": dg.MetadataValue.path(str(out)),
+        "path": lake_path(out),
     }
     if result.distillation:
         metadata["distill/gap_recovery"] = result.distillation["gap_recovery"]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(record["data_version"]),
         metadata=metadata,
         check_results=[dg.AssetCheckResult(
             check_name="within_budget", passed=result.contract["compression/ppl_ratio"] <= config.max_ppl_ratio,

@@ -14,18 +14,32 @@ import mlflow
 from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata
 from fm_pipeline.defs.partitions import domain_partitions
+from fm_pipeline.defs.policies import (
+    ADAPTATION,
+    GPU_POOL,
+    OWNERS,
+    RERUN_ON_CHANGE,
+    TRAINING_OP_TAGS,
+    TRAINING_RETRY,
+    TRAINING_TAGS,
+)
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
 from fm_pipeline.paths import DOMAINS
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import LogCallback
+from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.training.mlflow_logger import MlflowLogger, flatten, register_checkpoint
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
                  "probe_accuracy", "wall_s"]
 MAX_GENERAL_PPL_RISE = 0.10
+CODE_VERSION = "1"
+"""Bump when a change to the adaptation strategies or their evaluation changes the checkpoint."""
 
 
 class DomainAdaptationConfig(dg.Config):
@@ -80,18 +94,25 @@ def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> 
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["domain_corpus", "pretrained_checkpoint", "balanced_shards", "tokenizer"],
-    group_name="adaptation",
+    group_name=ADAPTATION,
+    owners=OWNERS[ADAPTATION],
     kinds={"pytorch", "mlflow"},
-    pool="gpu",
+    code_version=CODE_VERSION,
+    tags=TRAINING_TAGS,
+    automation_condition=RERUN_ON_CHANGE,
+    retry_policy=TRAINING_RETRY,
+    pool=GPU_POOL,
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec(
-        "domain_improved_general_kept", asset="domain_adapted_checkpoint",
+        "domain_improved_general_kept", asset="domain_adapted_checkpoint", blocking=True,
         description=f"domain bits per byte went down and general perplexity rose by less than "
                     f"{MAX_GENERAL_PPL_RISE:.0%}")],
 )
 def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainAdaptationConfig,
                               lake: LakeResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """The pretrained model adapted to one domain by the configured strategy, with domain and general
-    perplexity before and after, a domain probe, and a table comparing the strategies tried."""
+    perplexity before and after, a domain probe, and a table comparing the strategies tried. Its
+    `_lineage.json` names the pretrained checkpoint and the domain corpus it was made from, by data version."""
     domain = context.partition_key
     for name in [config.strategy, *config.compare]:
         if name not in STRATEGIES:
@@ -103,6 +124,13 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
                   domain_train=domain_dir / "train", domain_val=domain_dir / "val", general_val=shards / "val",
                   general_train=shards / "train", probe_docs=probe_docs)
     out = lake.path("domain_adapted_checkpoint", domain)
+    pretrained = lake.path("pretrained_checkpoint")
+    read = [pretrained / WEIGHTS, pretrained / CONFIG, inputs["tokenizer_path"],
+            *list_shards(domain_dir / "train"), *list_shards(domain_dir / "val")]
+    lineage_inputs = input_entries(read, lake.base())
+    versions = {asset: read_stage_record(folder)["data_version"]
+                for asset, folder in (("pretrained_checkpoint", pretrained), ("domain_corpus", domain_dir))
+                if (folder / RECORD).is_file()}
     results, published, version = [], None, None
     with mlflow_tracking.start_run(context, run_name=f"domain_adapted_checkpoint[{domain}]") as parent:
         mlflow.set_tag("adapt.strategy", config.strategy)
@@ -122,17 +150,28 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
         metrics = published.metrics()
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         parent_id = parent.info.run_id
+        record = write_stage_record(
+            out, asset="domain_adapted_checkpoint", partition=domain, lake_root=lake.base(), inputs=lineage_inputs,
+            outputs=[p for p in (out / WEIGHTS, out / CONFIG, out / MODEL_FILE) if p.is_file()],
+            code_version=CODE_VERSION, input_versions=versions,
+            extra={"mlflow_run_id": parent_id, "strategy": config.strategy})
+        mlflow.set_tags({f"fm.input_version.{asset}": v for asset, v in versions.items()})
+        mlflow.log_artifact(str(out / RECORD))
 
     table = markdown_table([r.row() for r in results], TABLE_COLUMNS)
     domain_better = metrics["eval/domain_bpb_after"] < metrics["eval/domain_bpb_before"]
     rise = metrics["eval/general_ppl_after"] / metrics["eval/general_ppl_before"] - 1
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(record["data_version"]),
         metadata={
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
             "comparison": dg.MetadataValue.md(table),
             "registered_model_version": version or "",
-            "mlflow_run_id": parent_id,
-            "path": dg.MetadataValue.path(str(out)),
+            **checkpoint_metadata(out / WEIGHTS),
+            **mlflow_metadata(parent_id),
+            **{f"lineage/{asset}": v for asset, v in sorted(versions.items())},
+            "data_version": record["data_version"],
+            "path": lake_path(out),
         },
         check_results=[dg.AssetCheckResult(
             check_name="domain_improved_general_kept", passed=domain_better and rise < MAX_GENERAL_PPL_RISE,

@@ -1,17 +1,27 @@
 """domain_corpus: one domain's text through the general corpus's readers, filters and dedup, split train/val."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
 
 from fm_pipeline import paths
 from fm_pipeline.curation.dedup import MinHashConfig
+from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
+from fm_pipeline.curation.fingerprint import HashCache, fingerprint_files, input_version, version_of
+from fm_pipeline.curation.ingest import PROVENANCE_FILE
 from fm_pipeline.curation.parquet_io import count_rows, iter_rows, list_shards
+from fm_pipeline.defs.metadata import count_table, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import domain_partitions
-from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.policies import ADAPTATION, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+
+CODE_VERSION = "1"
+"""Bump when a change to the domain pipeline (or the general one it reuses) changes the output."""
 
 
 class DomainCorpusAssetConfig(dg.Config):
@@ -25,35 +35,59 @@ class DomainCorpusAssetConfig(dg.Config):
 
 @dg.asset(
     partitions_def=domain_partitions,
-    deps=["deduped_corpus"],
-    group_name="adaptation",
-    kinds={"parquet"},
+    deps=["deduped_corpus", dg.AssetDep("domain_files")],
+    group_name=ADAPTATION,
+    owners=OWNERS[ADAPTATION],
+    kinds={"parquet", "mlflow"},
+    code_version=CODE_VERSION,
+    retry_policy=IO_RETRY,
+    automation_condition=RERUN_ON_CHANGE,
     check_specs=[
-        dg.AssetCheckSpec("accounting", asset="domain_corpus",
+        dg.AssetCheckSpec("accounting", asset="domain_corpus", blocking=True,
                           description="documents in = filter rejected + dedup removed + train + val"),
-        dg.AssetCheckSpec("train_val_disjoint", asset="domain_corpus", description="no document is in both splits"),
+        dg.AssetCheckSpec("train_val_disjoint", asset="domain_corpus", blocking=True,
+                          description="no document is in both splits"),
     ],
 )
-def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusAssetConfig,
-                  lake: LakeResource) -> dg.MaterializeResult:
+def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusAssetConfig, lake: LakeResource,
+                  mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """A domain's documents, filtered and deduplicated like the general corpus, split train/val by id hash;
-    documents the general corpus already holds are reported."""
+    documents the general corpus already holds are reported. Its data version is a hash of the domain's input
+    files (names, sizes, content hashes), the general corpus's signatures, the code version and the config."""
     domain = context.partition_key
     root = paths.domain_corpus_root() if config.input_root is None else Path(config.input_root)
+    source = domain_input(root, domain)
     out = lake.path("domain_corpus", domain)
     minhash = MinHashConfig()
     general = sorted((lake.path("deduped_corpus") / "signatures").glob("*.parquet"))
-    stats = build_domain_corpus(domain, domain_input(root, domain), out, general, DomainCorpusConfig(
+    cache = HashCache()
+    input_ver, fingerprints = input_version(source, cache)
+    stats = build_domain_corpus(domain, source, out, general, DomainCorpusConfig(
         filter=FilterConfig(processes=config.processes), minhash=minhash, val_fraction=config.val_fraction,
         min_val_docs=config.min_val_docs,
     ))
+    input_root = source if source.is_dir() else source.parent
+    general_fps = fingerprint_files(general, lake.base(), cache)
+    splits = {split: list_shards(out / split) for split in ("train", "val")}
+    stage = finish_stage(
+        context, lake, mlflow_tracking, out=out, inputs=[input_root / fp.path for fp in fingerprints] + general,
+        code_version=CODE_VERSION, splits=splits, provenance=out / "raw" / PROVENANCE_FILE, cache=cache,
+        data_version=version_of([*fingerprints, *general_fps], CODE_VERSION,
+                                json.dumps(config.model_dump(), sort_keys=True)),
+        extra={"input_root": str(input_root.resolve()), "input_version": input_ver},
+        params={"domain": domain, "input": str(source), "input_version": input_ver, **config.model_dump()},
+        metrics={k: stats[k] for k in ("documents_in", "quarantined", "filter_rejected", "train_documents",
+                                       "val_documents", "in_general_corpus")},
+    )
     train_ids = {r["id"] for r in iter_rows(list_shards(out / "train"), columns=["id"])}
     val_ids = {r["id"] for r in iter_rows(list_shards(out / "val"), columns=["id"])}
     removed = count_rows(list_shards(out / "deduped" / "removed"))
     accounted = stats["filter_rejected"] + removed + len(train_ids) + len(val_ids)
     overlap = [{"domain_id": k, "general_id": v} for k, v in stats["overlap_examples"].items()]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stage.data_version),
         metadata={
+            **parquet_metadata(splits["train"] + splits["val"], CORPUS_SCHEMA),
             "documents_in": stats["documents_in"],
             "quarantined": stats["quarantined"],
             "filter_rejected": stats["filter_rejected"],
@@ -64,7 +98,10 @@ def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusAssetCo
             "lang_histogram": dg.MetadataValue.json(stats["lang_histogram"]),
             "in_general_corpus": stats["in_general_corpus"],
             "general_overlap_examples": dg.MetadataValue.md(markdown_table(overlap, ["domain_id", "general_id"])),
-            "path": dg.MetadataValue.path(str(out)),
+            "rejected_reasons": count_table(stats["rejected_by_reason"], "reason"),
+            "languages": language_table({"documents_in": stats["lang_histogram"]}),
+            "input_version": input_ver,
+            **stage.metadata(out),
         },
         check_results=[
             dg.AssetCheckResult(check_name="accounting", passed=accounted == stats["documents_in"],

@@ -2,11 +2,18 @@
 
 import dagster as dg
 
+from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source, residual_pii
 from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
-from fm_pipeline.defs.resources import LakeResource
+from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+
+CODE_VERSION = "1"
+"""Bump when a change to normalization, language ID, the rules or PII redaction changes the output."""
 
 
 class FilteredCorpusConfig(dg.Config):
@@ -20,17 +27,23 @@ class FilteredCorpusConfig(dg.Config):
 @dg.asset(
     partitions_def=source_partitions,
     deps=["raw_corpus"],
-    group_name="curation",
-    kinds={"parquet"},
+    group_name=CORPUS,
+    owners=OWNERS[CORPUS],
+    kinds={"parquet", "mlflow"},
+    code_version=CODE_VERSION,
+    retry_policy=IO_RETRY,
+    automation_condition=RERUN_ON_CHANGE,
     check_specs=[
-        dg.AssetCheckSpec("accounting", asset="filtered_corpus", description="documents in = kept + rejected"),
-        dg.AssetCheckSpec("no_pii_in_kept", asset="filtered_corpus",
+        dg.AssetCheckSpec("accounting", asset="filtered_corpus", blocking=True,
+                          description="documents in = kept + rejected"),
+        dg.AssetCheckSpec("no_pii_in_kept", asset="filtered_corpus", blocking=True,
                           description="no PII pattern is left in kept text"),
     ],
 )
-def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusConfig,
-                    lake: LakeResource) -> dg.MaterializeResult:
-    """Kept and rejected documents of one source; every rejected row carries the first rule that dropped it."""
+def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusConfig, lake: LakeResource,
+                    mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
+    """Kept and rejected documents of one source; every rejected row carries the first rule that dropped it.
+    Its data version is the hash of the kept and rejected shards."""
     source = context.partition_key
     raw_shards = list_shards(lake.path("raw_corpus", source))
     out = lake.path("filtered_corpus", source)
@@ -43,8 +56,16 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusCon
     leaks = residual_pii(list_shards(out / "kept"))
     samples = [{"reason": reason, **sample} for reason, rows in sorted(stats.rejected_samples.items())
                for sample in rows]
+    stage = finish_stage(
+        context, lake, mlflow_tracking, out=out, inputs=raw_shards, code_version=CODE_VERSION,
+        params={"source": source, **config.model_dump()},
+        metrics={"documents_in": stats.documents_in, "kept": stats.kept, "rejected": stats.rejected,
+                 "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out},
+    )
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stage.data_version),
         metadata={
+            **parquet_metadata(list_shards(out / "kept"), CORPUS_SCHEMA),
             "documents_in": stats.documents_in,
             "kept": stats.kept,
             "rejected": stats.rejected,
@@ -55,7 +76,11 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusCon
             "bytes_in": stats.bytes_in,
             "bytes_out": stats.bytes_out,
             "rejected_samples": dg.MetadataValue.md(markdown_table(samples, ["reason", "id", "lang", "text"])),
-            "path": dg.MetadataValue.path(str(out)),
+            "rejected_reasons": count_table(stats.rejected_by_reason, "reason"),
+            "languages": language_table({"documents_in": stats.lang_histogram,
+                                         "kept": lang_counts(list_shards(out / "kept")),
+                                         "rejected": lang_counts(list_shards(out / "rejected"))}),
+            **stage.metadata(out),
         },
         check_results=[
             dg.AssetCheckResult(check_name="accounting", passed=balanced, metadata=audit),

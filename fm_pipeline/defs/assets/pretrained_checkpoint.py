@@ -5,8 +5,10 @@ under `torchrun` (DDP) as a Dagster Pipes subprocess that streams its progress i
 into the op's MLflow run.
 """
 
+import math
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,28 @@ import dagster as dg
 import mlflow
 import sentencepiece as spm
 
+from fm_pipeline.curation.fingerprint import data_files
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
+from fm_pipeline.defs.policies import (
+    GPU_POOL,
+    IO_RETRY,
+    OWNERS,
+    PRETRAINING,
+    RERUN_ON_CHANGE,
+    TRAINING_MAX_RUNTIME_S,
+    TRAINING_OP_TAGS,
+    TRAINING_RETRY,
+    TRAINING_TAGS,
+)
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
-from fm_pipeline.evaluation import sample
+from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.evaluation import plots, sample
+from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE
-from fm_pipeline.training.callbacks import LogCallback
-from fm_pipeline.training.checkpoint import load_checkpoint
+from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
+from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS, load_checkpoint
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 from fm_pipeline.training.mlflow_logger import MlflowLogger
@@ -28,6 +46,13 @@ from fm_pipeline.training.run import RESULT_FILE
 
 PROMPTS = ("The library opened its doors", "El mercado del pueblo", "오늘 아침에", "今天的天气", "La ville de")
 REGISTERED_MODEL = "fm-pipeline-pretrained"
+CODE_VERSION = "1"
+"""Bump when a change to the model, the training loop or the evaluation changes the checkpoint."""
+LOSS_PLOT = "_plots/loss_curve.png"
+DIVERGED = 1.1
+"""The checkpoint check fails a model whose val loss is above this multiple of a uniform guess, ln(vocab)."""
+INPUT_ASSETS = ("tokenized_corpus", "tokenizer", "balanced_shards")
+"""The stages whose files training reads: token files, the tokenizer, and balanced_shards/val for evaluation."""
 
 
 class PretrainingConfig(dg.Config):
@@ -47,15 +72,22 @@ class PretrainingConfig(dg.Config):
     """"auto" picks CUDA when present."""
     devices: int = 1
     """More than one launches torchrun with this many processes (DDP)."""
+    max_runtime_s: float = TRAINING_MAX_RUNTIME_S
+    """Training stops with a failure (not retried) past this many seconds."""
 
 
-@dg.op(ins={"start_after": dg.In(dg.Nothing)}, out=dg.Out(dict))
+@dg.op(ins={"start_after": dg.In(dg.Nothing)}, out=dg.Out(dict), retry_policy=IO_RETRY)
 def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
-    """The full TrainConfig, after checking that the token files were made by the current tokenizer."""
+    """The full TrainConfig, after checking that the token files were made by the current tokenizer; and the
+    lineage of what training will read: every input file's hash and each input stage's data version."""
     tokenizer = lake.path("tokenizer") / MODEL_FILE
     token_dir = lake.path("tokenized_corpus")
     for split in ("train", "val"):
         PackedTokens.open(token_dir, split, expected_checksum=tokenizer_checksum(tokenizer))
+    val_dir = lake.path("balanced_shards") / "val"
+    inputs = input_entries([*data_files(token_dir), tokenizer, *list_shards(val_dir)], lake.base())
+    versions = {asset: read_stage_record(lake.path(asset))["data_version"] for asset in INPUT_ASSETS
+                if (lake.path(asset) / RECORD).is_file()}
     base = TrainConfig.profile(config.profile)
     shape = {k: v for k, v in {"n_layer": config.n_layer, "n_head": config.n_head, "d_model": config.d_model,
                                "block_size": config.block_size}.items() if v is not None}
@@ -71,28 +103,47 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
                   "architecture": config.architecture}
     train_config = TrainConfig.profile(
         config.profile, model=model, budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer),
-        val_docs_dir=str(lake.path("balanced_shards") / "val"), out_dir=str(lake.path("pretrained_checkpoint")),
+        val_docs_dir=str(val_dir), out_dir=str(lake.path("pretrained_checkpoint")),
         device=config.device, **overrides,
     )
-    return {"train_config": train_config.to_dict(), "devices": config.devices}
+    return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
+            "lineage": {"inputs": inputs, "input_versions": versions}}
 
 
-@dg.op(pool="gpu", out=dg.Out(dict))
+@dg.op(pool=GPU_POOL, out=dg.Out(dict), retry_policy=TRAINING_RETRY, tags=TRAINING_OP_TAGS)
 def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: MlflowTracking) -> dict:
-    """Train, logging params, per-step metrics, eval metrics and the checkpoint to one MLflow run."""
+    """Train, logging params, per-step metrics, eval metrics and the checkpoint to one MLflow run. Claims the
+    `gpu` pool (one training op per GPU), is retried with backoff when it fails (a lost node, the MLflow
+    server), and stops, without a retry, past the plan's maximum runtime."""
     config = TrainConfig.from_dict(plan["train_config"])
+    max_runtime = float(plan["max_runtime_s"] if plan.get("max_runtime_s") is not None else TRAINING_MAX_RUNTIME_S)
+    started = time.monotonic()
+    evals = EvalHistory()
     with mlflow_tracking.start_run(context, run_name="pretrained_checkpoint") as run:
-        if plan["devices"] > 1:
-            result = _train_distributed(context, config, plan["devices"], run.info.run_id, mlflow_tracking)
-        else:
-            trained = train(config, [LogCallback(context.log), MlflowLogger(REGISTERED_MODEL)])
-            result = {**asdict(trained), "checkpoint": str(trained.checkpoint)}
+        versions = plan.get("lineage", {}).get("input_versions", {})
+        mlflow.set_tags({f"fm.input_version.{asset}": version for asset, version in versions.items()})
+        try:
+            if plan["devices"] > 1:
+                result = _train_distributed(context, config, plan["devices"], run.info.run_id, mlflow_tracking,
+                                            max_runtime)
+            else:
+                trained = train(config, [LogCallback(context.log), MlflowLogger(REGISTERED_MODEL), evals,
+                                         Deadline(max_runtime)])
+                result = {**asdict(trained), "checkpoint": str(trained.checkpoint), "evals": evals.evals}
+        except TrainingTimeout as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from exc
+        except Exception as exc:
+            if plan["devices"] > 1 and time.monotonic() - started > max_runtime:  # torchrun's rank 0 timed out
+                raise dg.Failure(f"torchrun stopped past the maximum runtime of {max_runtime:.0f} s",
+                                 allow_retries=False) from exc
+            raise
         result["mlflow_run_id"] = run.info.run_id
+    result["lineage"] = plan.get("lineage", {})
     return result
 
 
 def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devices: int, run_id: str,
-                       tracking: MlflowTracking) -> dict:
+                       tracking: MlflowTracking, max_runtime_s: float | None = None) -> dict:
     """torchrun as a Dagster Pipes subprocess: rank 0 streams progress into this op's log and reports the
     result as a Pipes message; it logs into this op's MLflow run."""
     out = Path(config.out_dir)
@@ -102,6 +153,8 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
                "-m", "fm_pipeline.training.run", "--config", str(config_path), "--mlflow-run-id", run_id,
                "--registered-model", REGISTERED_MODEL]
+    if max_runtime_s is not None:
+        command += ["--max-runtime-s", str(max_runtime_s)]
     context.log.info("launching " + " ".join(command))
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.resolved_uri()}
     invocation = dg.PipesSubprocessClient().run(context=context, command=command, env=env)
@@ -111,9 +164,12 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
     return messages[-1]
 
 
-@dg.op(out=dg.Out(dg.Nothing))
-def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResource) -> None:
-    """Publish the evaluation as the asset's metadata, with sampled continuations in several languages."""
+@dg.op(out=dg.Out(dg.Nothing), retry_policy=IO_RETRY)
+def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResource,
+                   mlflow_tracking: MlflowTracking) -> None:
+    """Publish the evaluation as the asset's metadata, with sampled continuations in several languages, the
+    loss curve, and the lineage record (`_lineage.json` in the checkpoint folder: the data versions and file
+    hashes of the inputs), which MLflow also keeps."""
     out = lake.path("pretrained_checkpoint")
     model, model_config = load_checkpoint(out)
     sp = spm.SentencePieceProcessor(model_file=str(lake.path("tokenizer") / MODEL_FILE))
@@ -122,7 +178,26 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
     by_lang = metrics.get("by_lang", {})
     lines = ["| prompt | continuation |", "| --- | --- |"] + [
         f"| {p} | {' '.join(s.split()).replace('|', '/')} |" for p, s in zip(PROMPTS, samples, strict=True)]
+    lineage = result.get("lineage") or {}
+    versions = lineage.get("input_versions", {})
+    trained_with = next((i["sha256"] for i in lineage.get("inputs", []) if i["path"].endswith("/" + MODEL_FILE)),
+                        tokenizer_checksum(lake.path("tokenizer") / MODEL_FILE))
+    record = write_stage_record(
+        out, asset="pretrained_checkpoint", lake_root=lake.base(), inputs=lineage.get("inputs", []),
+        outputs=[out / WEIGHTS, out / CONFIG], code_version=CODE_VERSION, input_versions=versions,
+        extra={"mlflow_run_id": result["mlflow_run_id"], "val_loss": float(metrics["val_loss"]),
+               "tokenizer_sha256": trained_with},
+    )
+    curve = plots.loss_curve([(h["step"], h["loss"]) for h in result.get("history", [])], out / LOSS_PLOT,
+                             val=[(e["step"], e["val_loss"]) for e in result.get("evals", []) if "val_loss" in e],
+                             title="pretrained_checkpoint loss")
+    mlflow.set_tracking_uri(mlflow_tracking.resolved_uri())
+    client = mlflow.MlflowClient()
+    client.log_artifact(result["mlflow_run_id"], str(out / RECORD))
+    client.log_artifact(result["mlflow_run_id"], str(curve))
+    input_rows = [{"asset": asset, "data_version": version} for asset, version in sorted(versions.items())]
     context.add_output_metadata({
+        **checkpoint_metadata(out / WEIGHTS),
         "eval/val_loss": float(metrics["val_loss"]),
         "eval/val_ppl": float(metrics["val_ppl"]),
         "eval/val_bpb": float(metrics["val_bpb"]),
@@ -132,24 +207,51 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         "train/final_loss": float(result["train_loss"]),
         "parameters": int(result["n_params"]),
         "architecture": model_config.architecture,
-        "mlflow_run_id": result["mlflow_run_id"],
-        "mlflow_run": _run_link(result["mlflow_run_id"]),
+        **mlflow_metadata(result["mlflow_run_id"]),
         "samples": dg.MetadataValue.md("\n".join(lines)),
-        "path": dg.MetadataValue.path(str(out)),
+        "loss_curve": plot(curve, "training and validation loss by step"),
+        **{f"lineage/{asset}": version for asset, version in sorted(versions.items())},
+        "lineage/tokenizer_sha256": record["extra"]["tokenizer_sha256"],
+        "lineage/inputs": dg.MetadataValue.md(markdown_table(input_rows, ["asset", "data_version"])),
+        "lineage/record": lake_path(out / RECORD),
+        "path": lake_path(out),
     })
 
 
-def _run_link(run_id: str) -> dg.MetadataValue:
-    """A clickable link when MLflow is a server, else where the run is stored."""
-    uri = mlflow.get_tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        return dg.MetadataValue.url(f"{uri.rstrip('/')}/#/experiments/0/runs/{run_id}")
-    return dg.MetadataValue.text(f"{uri} run {run_id} (see it with `mlflow ui --backend-store-uri {uri}`)")
-
-
-@dg.graph_asset(group_name="modeling", kinds={"pytorch", "mlflow"},
-                ins={"tokenized_corpus": dg.AssetIn(dagster_type=dg.Nothing)})
+@dg.graph_asset(
+    group_name=PRETRAINING,
+    owners=OWNERS[PRETRAINING],
+    kinds={"pytorch", "mlflow"},
+    code_version=CODE_VERSION,
+    tags=TRAINING_TAGS,
+    automation_condition=RERUN_ON_CHANGE,
+    ins={"tokenized_corpus": dg.AssetIn(dagster_type=dg.Nothing)},
+)
 def pretrained_checkpoint(tokenized_corpus):  # a graph input that only orders the steps
-
-    """A transformer pretrained on tokenized_corpus: model.safetensors + config.json in the lake."""
+    """A transformer pretrained on tokenized_corpus: model.safetensors + config.json in the lake, with
+    `_lineage.json` naming the data versions and file hashes of the token files, tokenizer and val shards it
+    read. Steps: prepare (config, lineage) -> train (pool `gpu`) -> evaluate."""
     return evaluate_model(train_model(prepare_pretraining(start_after=tokenized_corpus)))
+
+
+@dg.asset_check(asset=pretrained_checkpoint, blocking=True,
+                description="the published checkpoint loads, its val loss is finite and no worse than 10% above a "
+                            "uniform guess over the vocabulary (diverged training stops here), it has a loss curve, "
+                            "and its lineage names the tokenizer the token files were made with")
+def checkpoint_sound(lake: LakeResource) -> dg.AssetCheckResult:
+    out = lake.path("pretrained_checkpoint")
+    problems = []
+    _, model_config = load_checkpoint(out)
+    record = read_stage_record(out)
+    token_header = PackedTokens.open(lake.path("tokenized_corpus"), "train").header
+    if record["extra"]["tokenizer_sha256"] != token_header["tokenizer_sha256"]:
+        problems.append("the token files were made by another tokenizer than the one recorded")
+    if not (out / LOSS_PLOT).is_file():
+        problems.append("no loss curve")
+    uniform = math.log(model_config.vocab_size)
+    val_loss = record["extra"].get("val_loss")
+    if val_loss is None or not math.isfinite(val_loss) or val_loss > DIVERGED * uniform:
+        problems.append(f"val loss {val_loss} is above {DIVERGED} x ln(vocab) = {DIVERGED * uniform:.3f}")
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "problems": dg.MetadataValue.json(problems), "val_loss": val_loss if val_loss is not None else float("nan"),
+        "uniform_loss": uniform, "data_version": record["data_version"]})

@@ -2,15 +2,24 @@
 
 import dagster as dg
 import mlflow
+import pyarrow as pa
 
+from fm_pipeline.curation.fingerprint import data_files
 from fm_pipeline.curation.parquet_io import list_shards, staged_dir
+from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, lake_path, mlflow_metadata, table_schema
+from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lineage import RECORD, write_stage_record
 from fm_pipeline.tokenization.evaluate import evaluate_tokenizer, flat_metrics
 from fm_pipeline.tokenization.hf_export import export_tokenizer_json
 from fm_pipeline.tokenization.train import MODEL_FILE, VOCAB_FILE, TokenizerConfig, train_tokenizer
 
 HF_FILE = "tokenizer.json"
+CODE_VERSION = "1"
+"""Bump when a change to sampling or training changes the model for the same shards and config."""
+VOCAB_SCHEMA = pa.schema([pa.field("id", pa.int32(), nullable=False), pa.field("piece", pa.string(), nullable=False),
+                          pa.field("score", pa.float32(), nullable=False)])
 
 
 class TokenizerAssetConfig(dg.Config):
@@ -24,14 +33,19 @@ class TokenizerAssetConfig(dg.Config):
 
 @dg.asset(
     deps=["balanced_shards"],
-    group_name="tokenization",
-    kinds={"sentencepiece"},
-    check_specs=[dg.AssetCheckSpec("round_trip", asset="tokenizer",
+    group_name=TOKENIZER,
+    owners=OWNERS[TOKENIZER],
+    kinds={"sentencepiece", "mlflow"},
+    code_version=CODE_VERSION,
+    retry_policy=IO_RETRY,
+    automation_condition=RERUN_ON_CHANGE,
+    check_specs=[dg.AssetCheckSpec("round_trip", asset="tokenizer", blocking=True,
                                    description="decode(encode(x)) == normalized x on every val document")],
 )
 def tokenizer(context: dg.AssetExecutionContext, config: TokenizerAssetConfig, lake: LakeResource,
               mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
-    """BPE with byte fallback and the seed's special tokens; also exported as a Hugging Face tokenizer.json."""
+    """BPE with byte fallback and the seed's special tokens; also exported as a Hugging Face tokenizer.json.
+    Its data version is the hash of the model, vocabulary and tokenizer.json (training is deterministic)."""
     if config.normalization not in ("identity", "nmt_nfkc_cf"):
         raise ValueError(f"normalization must be 'identity' or 'nmt_nfkc_cf', not {config.normalization!r}")
     settings = {"vocab_size": config.vocab_size, "character_coverage": config.character_coverage,
@@ -39,22 +53,33 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerAssetConfig, l
     tok_config = TokenizerConfig.seed_settings(**settings) if config.normalization == "nmt_nfkc_cf" else \
         TokenizerConfig(**settings)
     out = lake.path("tokenizer")
+    train_shards = list_shards(lake.path("balanced_shards") / "train")
+    val_shards = list_shards(lake.path("balanced_shards") / "val")
     with staged_dir(out) as staging:
-        result = train_tokenizer(list_shards(lake.path("balanced_shards") / "train"), staging, tok_config)
+        result = train_tokenizer(train_shards, staging, tok_config)
         export_tokenizer_json(staging / MODEL_FILE, staging / HF_FILE)
     if result.vocab_size_note:
         context.log.warning(result.vocab_size_note)
-    report = evaluate_tokenizer(out / MODEL_FILE, list_shards(lake.path("balanced_shards") / "val"))
-    with mlflow_tracking.start_run(context) as run:
+    report = evaluate_tokenizer(out / MODEL_FILE, val_shards)
+    record = write_stage_record(out, asset="tokenizer", lake_root=lake.base(), inputs=train_shards + val_shards,
+                                outputs=data_files(out), code_version=CODE_VERSION)
+    with mlflow_tracking.start_run(context, tags={"fm.data_version": record["data_version"]}) as run:
         mlflow.log_params({f"tokenizer.{k}": v for k, v in settings.items()} |
-                          {"tokenizer.normalization": config.normalization, "tokenizer.sha256": result.sha256})
+                          {"tokenizer.normalization": config.normalization, "tokenizer.sha256": result.sha256,
+                           "code_version": CODE_VERSION})
         mlflow.log_metrics(flat_metrics(report))
         for name in (MODEL_FILE, VOCAB_FILE, HF_FILE):
             mlflow.log_artifact(str(out / name), artifact_path="tokenizer")
+        mlflow.log_artifact(str(out / RECORD))
     by_lang = [{"lang": lang, **row} for lang, row in sorted(report["by_lang"].items())]
     trip = report["round_trip"]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(record["data_version"]),
         metadata={
+            ROW_COUNT: dg.MetadataValue.int(result.vocab_size),
+            COLUMN_SCHEMA: dg.MetadataValue.table_schema(table_schema(VOCAB_SCHEMA, {
+                "piece": "a SentencePiece piece (▁ marks a word start; <0xNN> a byte-fallback piece)",
+                "score": "its log probability in the unigram sense (BPE: the merge order)"})),
             "vocab_size": result.vocab_size,
             "vocab_size_note": result.vocab_size_note or "",
             "tokenizer_sha256": result.sha256,
@@ -64,8 +89,9 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerAssetConfig, l
                 "lang", "docs", "fertility", "chars_per_token", "bytes_per_token", "byte_fallback_share",
                 "parity_vs_en"])),
             "sample": dg.MetadataValue.json(result.sample),
-            "mlflow_run_id": run.info.run_id,
-            "path": dg.MetadataValue.path(str(out / MODEL_FILE)),
+            **mlflow_metadata(run.info.run_id),
+            "data_version": record["data_version"],
+            "path": lake_path(out / MODEL_FILE),
         },
         check_results=[dg.AssetCheckResult(check_name="round_trip", passed=trip["failures"] == 0,
                                            metadata={"checked": trip["checked"], "failures": trip["failures"]})],
