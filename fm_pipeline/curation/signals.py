@@ -12,9 +12,11 @@ import zlib
 from itertools import islice
 
 from fm_pipeline.curation.quality import GopherRepetition, TextView, count_sentences, duplicates, top_ngram_chars
-from fm_pipeline.curation.stopwords import bare_word
+from fm_pipeline.curation.stopwords import bare_words
 
-TTR_WORDS = 1000  # type-token ratio falls as texts grow; a fixed window keeps it comparable across lengths
+WINDOW_WORDS = 1000
+"""Type-token ratio and readability read the first this many words: the ratio falls as texts grow, so a fixed
+window keeps it comparable across lengths, and a book's opening reads like the rest of it."""
 # English syllables: vowel groups, less a silent final e (made, time; not table, free), at least one a
 # word. Counted on ASCII bytes (other characters become "?"), where these patterns run several times faster.
 _EN_VOWELS = bytes.maketrans(b"aeiouy" + bytes(c for c in range(256) if c not in b"aeiouy"), b"a" * 6 + b" " * 250)
@@ -39,6 +41,14 @@ def _syllables_es(lower: str) -> int:
     return len(_ES_VOWEL_GROUP.findall(lower)) + len(_ES_HIATUS.findall(lower))
 
 
+def _opening(view: TextView) -> TextView:
+    """The view of the text up to its WINDOW_WORDS-th whitespace-separated word (all of it when shorter)."""
+    parts = view.text.split(maxsplit=WINDOW_WORDS)
+    if len(parts) <= WINDOW_WORDS:
+        return view
+    return TextView(view.text[: len(view.text) - len(parts[-1])].rstrip(), view.lang)
+
+
 def _readability(view: TextView) -> dict[str, float]:
     """Flesch reading ease for English, Fernández-Huerta (textstat's form) for Spanish; {} elsewhere."""
     if view.lang not in ("en", "es"):
@@ -57,22 +67,24 @@ def quality_signals(text: str, lang: str, view: TextView | None = None) -> dict[
     """Signals of one document, rounded to 4 decimals (deterministic); {} for a blank text.
 
     compression_ratio: zlib (level 1, fast) size / UTF-8 size (low = redundant, high = dense or random);
-    flesch_reading_ease (en) / fernandez_huerta (es); ttr: distinct / all lowercased words among the
-    first 1000; mean_word_length; dup_line_frac; top_2gram_frac (as GopherRepetition counts them).
+    mean_word_length; dup_line_frac; and over the first WINDOW_WORDS words: flesch_reading_ease (en) /
+    fernandez_huerta (es); ttr (distinct / all lowercased words); top_2gram_frac (as GopherRepetition counts
+    it).
     A `view` of the same text and language, shared with the rules, saves splitting it twice.
     """
     raw = text.encode("utf-8")
     view = view or TextView(text, lang)
     if not view.words:
         return {}
-    head = [w for w in map(bare_word, islice(view.words, TTR_WORDS)) if w]
+    opening = _opening(view)
+    head = list(filter(None, bare_words(islice(opening.words, WINDOW_WORDS))))
     lines = view.lines
     signals = {
         "compression_ratio": len(zlib.compress(raw, 1)) / len(raw),
-        **_readability(view),
+        **_readability(opening),
         "ttr": len(set(head)) / len(head) if head else 0.0,
         "mean_word_length": view.mean_word_length,
         "dup_line_frac": duplicates(lines)[0] / len(lines),
-        "top_2gram_frac": top_ngram_chars(view.words, 2 * _REPETITION.ngram_scale(view)) / len(text),
+        "top_2gram_frac": top_ngram_chars(opening.words, 2 * _REPETITION.ngram_scale(opening)) / len(opening.text),
     }
     return {key: round(value, 4) for key, value in signals.items()}

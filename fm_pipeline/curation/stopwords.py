@@ -12,8 +12,8 @@ are single letters, too small to be words). Korean particles are written onto th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import islice
+from collections.abc import Iterable, Iterator
+from itertools import islice, repeat
 
 _LISTS: dict[str, str] = {
     "en": "the be to of and a an in that have i it for not on with he as you do at this but his by from they we "
@@ -98,6 +98,11 @@ def bare_word(token: str) -> str:
     return token.lower().strip(_EDGE_PUNCT)
 
 
+def bare_words(tokens: Iterable[str]) -> Iterator[str]:
+    """`bare_word` of each token, mapped in C (no Python call per token), for long texts."""
+    return map(str.strip, map(str.lower, tokens), repeat(_EDGE_PUNCT))
+
+
 def normalize_lang(lang: str | None) -> str:
     """ISO 639-1 code from tags such as "pt_BR", "zh-Hant" or "nb"; "" when there is none."""
     if not lang:
@@ -123,5 +128,5 @@ def count_stop_words(words: Iterable[str], lang: str | None, limit: int | None =
     if vocab is None:
         return None
     korean = code == "ko"
-    hits = (w for w in map(bare_word, words) if w in vocab or (korean and len(w) > 1 and w.endswith(KOREAN_PARTICLES)))
+    hits = (w for w in bare_words(words) if w in vocab or (korean and len(w) > 1 and w.endswith(KOREAN_PARTICLES)))
     return sum(1 for _ in islice(hits, limit))
