@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,12 +92,17 @@ class Encoder:
         )
         self.cache_words = cache_words
         self.dtype = token_dtype(self.sp.get_piece_size())
+        # ids to bytes through `array` (several times cheaper than NumPy for a few ids); its items are native
+        code = {2: "H", 4: "I"}[self.dtype.itemsize]
+        self._typecode = code if sys.byteorder == "little" and array(code).itemsize == self.dtype.itemsize else None
         self._ids: dict[str, bytes] = {}
         """Each cached word's ids, as the raw bytes of the packed dtype: a document is one `bytes.join`."""
         self._norm: dict[str, str] = {}
         self._alone: set[str] = set()
         """Cached words whose normalized form is empty, lacks the leading `▁` or ends with one: a document
         holding one is encoded whole."""
+        self._added: list[str] = []
+        """The words the last batch added to the cache (the only ones `_trim` may have to drop)."""
 
     @property
     def cached_words(self) -> int:
@@ -104,13 +111,13 @@ class Encoder:
     def _cache(self, words: set[str]) -> None:
         """Encode the words not cached yet. Words longer than MAX_WORD_CHARS are kept for this batch only,
         and a cache that would overflow is emptied first, so memory stays bounded whatever the corpus."""
-        missing = [w for w in words if w not in self._ids]
+        missing = list(words.difference(self._ids))
         if len(self._ids) + len(missing) > self.cache_words:
             self._ids, self._norm, self._alone = {}, {}, set()
             missing = list(words)
-        dtype = self.dtype
+        self._added = missing
         for word, ids in zip(missing, self.sp.encode(missing, out_type=int, num_threads=1), strict=True):
-            self._ids[word] = np.array(ids, dtype=dtype).tobytes()
+            self._ids[word] = self._pack(ids)
             if self.local_normalization:  # normalized: `▁` + the word with spaces as `▁`
                 if not word or word[-1] == " ":
                     self._alone.add(word)
@@ -119,13 +126,18 @@ class Encoder:
             if not norm.startswith(WS) or norm.endswith(WS):
                 self._alone.add(word)
 
-    def _trim(self, words: set[str]) -> None:
-        """After a batch: drop its long words, and everything when a batch alone overfilled the cache."""
+    def _pack(self, ids: list[int]) -> bytes:
+        if self._typecode is None:
+            return np.array(ids, dtype=self.dtype).tobytes()
+        return array(self._typecode, ids).tobytes()
+
+    def _trim(self) -> None:
+        """After a batch: drop the long words it added, and everything when a batch alone overfilled the cache."""
         if len(self._ids) > self.cache_words:
             self._ids, self._norm, self._alone = {}, {}, set()
             return
-        for word in words:
-            if len(word) > MAX_WORD_CHARS and word in self._ids:
+        for word in self._added:
+            if len(word) > MAX_WORD_CHARS:
                 del self._ids[word]
                 self._norm.pop(word, None)
                 self._alone.discard(word)
@@ -134,7 +146,7 @@ class Encoder:
         """Token ids per text, without BOS/EOS, as raw bytes of `self.dtype`: exactly the ids `sp.encode`
         gives."""
         if not self.cuttable:
-            return [np.array(ids, dtype=self.dtype).tobytes() for ids in self.sp.encode(texts, out_type=int)]
+            return [self._pack(ids) for ids in self.sp.encode(texts, out_type=int)]
         splits = [_CUT_SPACE.split(text) if "  " in text or text[:1] == " " else text.split(" ") for text in texts]
         words = set().union(*(w for w in splits if len(w) > 1))
         self._cache(words)
@@ -152,9 +164,9 @@ class Encoder:
             else:
                 out.append(b"")
                 whole.append(i)
-        self._trim(words)
+        self._trim()
         for i, ids in zip(whole, self.sp.encode([texts[i] for i in whole], out_type=int, num_threads=1), strict=True):
-            out[i] = np.array(ids, dtype=self.dtype).tobytes()
+            out[i] = self._pack(ids)
         return out
 
     def encode(self, texts: list[str]) -> list[list[int]]:
