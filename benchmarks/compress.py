@@ -2,6 +2,10 @@
 (domain and general), CPU latency per token at batch 1 and throughput at batch 8, each as a ratio to the
 uncompressed model, plus the distillation gap recovery and the issue's targets. Prints JSON.
 
+`int8_speedup_by_width` times dynamic int8 against fp32 on untrained models of the sample model's depth, vocabulary
+and context at growing widths: the share of time in matrix products, the part int8 speeds up, grows with width
+(norms, attention and the per-operator overhead do not shrink).
+
     python -m benchmarks.compress [--home $FM_PIPELINE_HOME] [--domain biomedical] [--profile cpu_small]
                                   [--techniques dynamic_int8 ...] [--threads 1] [--out DIR]
 
@@ -28,8 +32,12 @@ import torch
 
 import fm_pipeline
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, CompressResult, compress
+from fm_pipeline.compression.measure import speed
+from fm_pipeline.compression.quantize import quantize_dynamic_int8
 from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.modeling.models import build_model
+from fm_pipeline.training.checkpoint import load_checkpoint
 
 SAMPLE_DOMAINS = Path(fm_pipeline.__file__).parent / "sample_data" / "domain"
 TARGETS = {
@@ -81,6 +89,33 @@ def summary(result: CompressResult) -> list[dict[str, Any]]:
     return rows
 
 
+WIDTHS = ((128, 4), (256, 4), (384, 6))
+"""(d_model, heads) of the width sweep."""
+
+
+def int8_speedup_by_width(checkpoint: Path, config: CompressConfig) -> list[dict[str, Any]]:
+    """fp32 and dynamic int8 latency per token (batch 1) and throughput (batch 8) of untrained models shaped like
+    the checkpoint but wider, timed as the candidates are."""
+    _, base = load_checkpoint(checkpoint)
+    prompt = list(range(5, 5 + config.prompt_tokens))
+    rows = []
+    for width, heads in WIDTHS:
+        torch.manual_seed(config.seed)
+        shape = base.from_dict({**base.to_dict(), "d_model": width, "n_head": heads, "n_kv_head": None,
+                                "d_ff": None})
+        model = build_model(shape).eval()
+        timed = speed({"fp32": model, "dynamic_int8": quantize_dynamic_int8(model)}, prompt, config.new_tokens,
+                      config.timing_rounds, config.threads, config.timing_max_seconds)
+        fp32, int8 = timed["fp32"], timed["dynamic_int8"]
+        rows.append({"d_model": width, "n_layer": shape.n_layer, "params": model.num_parameters(False),
+                     "fp32_ms_per_token_b1": round(fp32["latency_ms_per_token"], 3),
+                     "int8_ms_per_token_b1": round(int8["latency_ms_per_token"], 3),
+                     "speedup_b1": round(fp32["latency_ms_per_token"] / int8["latency_ms_per_token"], 3),
+                     "throughput_ratio_b8": round(int8["throughput_tokens_per_s"]
+                                                  / fp32["throughput_tokens_per_s"], 3)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("FM_PIPELINE_HOME", ".fm_pipeline")))
@@ -124,6 +159,7 @@ def main() -> None:
         "contract": result.contract,
         "distillation": result.distillation,
         "targets": targets,
+        "int8_speedup_by_width": int8_speedup_by_width(checkpoint, config),
         "seconds": round(time.perf_counter() - start, 1),
     }, indent=2))
 

@@ -114,7 +114,8 @@ class CompressConfig:
         """"cpu_small": every technique on the sample model in a few minutes on 2 CPU cores;
         "thorough": longer fine-tunes and more timing rounds."""
         if name == "cpu_small":  # torchao's int8 path is ~15x slower than fp32 on these CPUs: benchmark only
-            base = cls(techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"))
+            base = cls(techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=50,
+                       qat_steps=50, distill_steps=80)
         elif name == "thorough":
             base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48)
         else:

@@ -16,6 +16,7 @@ import sentencepiece as spm
 from tokenizers import Tokenizer
 
 from fm_pipeline.curation.parquet_io import iter_rows, list_shards
+from fm_pipeline.lineage import trace
 from fm_pipeline.materialize import materialize_all
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 
@@ -180,3 +181,18 @@ def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pip
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["compression.method"] for c in children) == [
         "distill", "dynamic_int8", "fp32", "prune_magnitude"]
+
+
+def test_compressed_model_traces_back_to_the_raw_and_domain_files(pipeline):
+    home, _ = pipeline
+    found = trace(home / "lake" / "compressed_model" / "legal")
+    assert found.consistent, found.problems
+    assert {(s["asset"], s["partition"]) for s in found.stages} >= {
+        ("compressed_model", "legal"), ("domain_adapted_checkpoint", "legal"), ("domain_corpus", "legal"),
+        ("pretrained_checkpoint", None), ("tokenized_corpus", None), ("balanced_shards", None),
+        ("raw_corpus", "books"), ("raw_corpus", "common_crawl")}
+    fed = [f.path for f in found.fed("train")]
+    for folder in ("/domain/legal/", "/raw/books/", "/raw/common_crawl/"):
+        assert any(folder in path for path in fed), f"no file under {folder} fed the model: {fed}"
+    assert not any("/domain/biomedical/" in path for path in fed), "another domain's files did not feed it"
+    assert found.tokenizer and found.tokenizer["path"].endswith("tokenizer/tokenizer.model")
