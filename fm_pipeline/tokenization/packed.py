@@ -13,7 +13,6 @@ The tokenizer checksum in the header is what lets training refuse a token file m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fm_pipeline.curation.fingerprint import file_sha256
 from fm_pipeline.curation.parquet_io import atomic_write_bytes
 
 FORMAT = "fm-pipeline-tokens"
@@ -37,11 +37,7 @@ class TokenizerMismatchError(ValueError):
 
 def tokenizer_checksum(model_path: Path) -> str:
     """sha256 of the tokenizer.model bytes: any change to the tokenizer changes the token ids it produces."""
-    digest = hashlib.sha256()
-    with Path(model_path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(model_path)
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
