@@ -13,7 +13,7 @@ import re
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -37,9 +37,15 @@ BATCH_DOCS = 1024
 BATCH_BYTES = 4 * 1024 * 1024
 CACHE_WORDS = 200_000
 MAX_WORD_CHARS = 64
+CHUNK_WORDS = 128
+"""New words are encoded this many at a time, joined by spaces: one SentencePiece call per word costs about
+twice the encoding itself."""
 WS = "\u2581"  # SentencePiece's whitespace mark
 _SPANS_CUT = re.compile(f"[^{WS}]{WS}")  # a piece holding this could span a cut
 _CUT_SPACE = re.compile(r"(?<=\S) ")
+_NOT_PLAIN = re.compile(f"[ {WS}]")  # a word holding one is not encoded in a chunk of words
+_MARKS = f" {WS}"  # characters that normalize to `▁`
+_MARK_CUT = f"{WS} "  # a typed `▁`, then a cut: the word before it would end with `▁`
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,11 @@ class Encoder:
         self._norm: dict[str, str] = {}
         self._alone: set[str] = set()
         """Cached words whose normalized form is empty, lacks the leading `▁` or ends with one: a document
-        holding one is encoded whole."""
+        holding one is encoded whole (kept for models whose normalization is not character by character)."""
         self._added: list[str] = []
         """The words the last batch added to the cache (the only ones `_trim` may have to drop)."""
+        self._opens = np.array([self.sp.id_to_piece(i).startswith(WS) for i in range(self.sp.get_piece_size())])
+        """Per id: its piece starts with `▁`, so it opens a word."""
 
     @property
     def cached_words(self) -> int:
@@ -116,15 +124,40 @@ class Encoder:
             self._ids, self._norm, self._alone = {}, {}, set()
             missing = list(words)
         self._added = missing
+        if self.local_normalization:  # normalized: `▁` + the word with spaces as `▁`
+            self._ids.update(self._encode_words(missing))
+            return
         for word, ids in zip(missing, self.sp.encode(missing, out_type=int, num_threads=1), strict=True):
             self._ids[word] = self._pack(ids)
-            if self.local_normalization:  # normalized: `▁` + the word with spaces as `▁`
-                if not word or word[-1] == " ":
-                    self._alone.add(word)
-                continue
             norm = self._norm[word] = self.sp.normalize(word)
             if not norm.startswith(WS) or norm.endswith(WS):
                 self._alone.add(word)
+
+    def _encode_words(self, words: list[str]) -> Iterable[tuple[str, bytes]]:
+        """(word, packed ids) for a model whose normalization maps characters one by one.
+
+        Words without spaces or `▁` are encoded CHUNK_WORDS at a time, joined by single spaces: that text is
+        cut at exactly those spaces, so its ids are each word's ids in turn (the class's argument), each run
+        opening with the one piece that holds the word's `▁` prefix. The ids are split before every piece
+        starting with `▁`; unless that gives one run per word in every chunk, each word is encoded alone."""
+        other = list(filter(_NOT_PLAIN.search, words))
+        if "" in words:
+            other.append("")
+        plain = list(set(words).difference(other)) if other else words
+        chunks = [" ".join(plain[i : i + CHUNK_WORDS]) for i in range(0, len(plain), CHUNK_WORDS)]
+        encoded = self.sp.encode(chunks, out_type=int, num_threads=1)
+        flat = np.fromiter(chain.from_iterable(encoded), dtype=np.int64)
+        firsts = np.cumsum([0, *map(len, encoded)])[:-1]
+        opens = self._opens[flat]
+        sizes = np.diff([*range(0, len(plain), CHUNK_WORDS), len(plain)])
+        if len(plain) and not (opens[firsts].all() and np.array_equal(np.add.reduceat(opens, firsts), sizes)):
+            other, plain, slices = words, [], []
+        else:
+            packed = flat.astype(self.dtype).tobytes()
+            bounds = [*(np.flatnonzero(opens) * self.dtype.itemsize).tolist(), len(packed)]
+            slices = [packed[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        alone = map(self._pack, self.sp.encode(other, out_type=int, num_threads=1))
+        return chain(zip(plain, slices, strict=True), zip(other, alone, strict=True))
 
     def _pack(self, ids: list[int]) -> bytes:
         if self._typecode is None:
@@ -157,8 +190,11 @@ class Encoder:
         for i, (text, split) in enumerate(zip(texts, splits, strict=True)):
             # Words after the first start with `▁` and words before the last do not end with one (`alone`
             # is stricter: no cached word may), and the words joined give the document: checked in C calls.
-            if len(split) > 1 and alone.isdisjoint(split) and (
-                local or "".join(map(norm_of.__getitem__, split)) == normalize(text)
+            # Normalized character by character, a word ends with `▁` when the text ends with a space or `▁`
+            # (the cuts follow non-spaces) or has a typed `▁` before a cut.
+            if len(split) > 1 and (
+                text[-1] not in _MARKS and _MARK_CUT not in text if local
+                else alone.isdisjoint(split) and "".join(map(norm_of.__getitem__, split)) == normalize(text)
             ):
                 out.append(b"".join(map(ids_of.__getitem__, split)))
             else:

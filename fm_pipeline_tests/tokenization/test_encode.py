@@ -5,6 +5,7 @@ tells tokenizers apart."""
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ LOSSLESS = {"normalization_rule_name": "identity", "remove_extra_whitespaces": F
 NFKC: dict[str, object] = {}
 
 
-def _train_tokenizer(path: Path, vocab_size: int, **options: object) -> Path:
+def _train_tokenizer(path: Path, vocab_size: int, spaces: str = " ", **options: object) -> Path:
     """A tiny model (BPE unless `options` say otherwise) with the pipeline's special ids:
-    <PAD>=0 <UNK>=1 <BOS>=2 <EOS>=3 <MASK>=4."""
-    lines = [line for f in sorted(BOOKS.glob("**/*.txt")) for line in f.read_text("utf-8").splitlines() if line.strip()]
+    <PAD>=0 <UNK>=1 <BOS>=2 <EOS>=3 <MASK>=4, trained on the sample books with `spaces` between words."""
+    lines = [line.replace(" ", spaces) for f in sorted(BOOKS.glob("**/*.txt"))
+             for line in f.read_text("utf-8").splitlines() if line.strip()]
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines),
@@ -208,6 +210,30 @@ def test_encoding_word_by_word_changes_no_id(options: dict, tmp_path: Path) -> N
     assert encoder.cached_words > 1000
     assert all(len(w) <= MAX_WORD_CHARS for w in encoder._ids)
     assert encoder.encode(texts) == sp.encode(texts, out_type=int)  # now mostly from the cache
+
+
+def test_a_literal_mark_before_a_space_is_not_a_cut(tmp_path: Path) -> None:
+    """A `▁` typed in the text, then a space, normalizes to `▁▁`: a whitespace piece may take both, so the
+    text is not cut there."""
+    path = _train_tokenizer(tmp_path / "t.model", 800, spaces="  ", **LOSSLESS)
+    sp = spm.SentencePieceProcessor(model_file=str(path))
+    assert "\u2581\u2581" in {sp.id_to_piece(i) for i in range(sp.get_piece_size())}
+    texts = ["word\u2581 word", "the\u2581 cat \u2581 sat\u2581\u2581  on the mat\u2581", "end\u2581"]
+    # and fuzzed text from the characters that matter: words, spaces, typed marks, newlines, accents
+    rng = random.Random(0)
+    alphabet = ["the", "cat", "a", " ", " ", "  ", "\u2581", "\n", "e\u0301", "日本", "😀"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 40))) for _ in range(3000)]
+    assert Encoder(path.read_bytes()).encode(texts) == sp.encode(texts, out_type=int)
+
+
+def test_chunks_of_words_that_do_not_split_cleanly_are_encoded_word_by_word(model: Path) -> None:
+    """The chunk check, forced to fail by marking a mid-word piece as opening a word: the ids stay exact."""
+    encoder = Encoder(model.read_bytes())
+    sp = encoder.sp
+    texts = [d.text for d in _documents()]
+    encoder._opens[sp.piece_to_id("e")] = True
+    assert encoder.encode(texts) == sp.encode(texts, out_type=int)
+    assert encoder.cached_words > 1000
 
 
 def test_a_full_word_cache_is_emptied_and_ids_stay_exact(model: Path) -> None:
