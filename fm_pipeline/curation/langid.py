@@ -34,9 +34,12 @@ IDENTIFY_MAX_CHARS = 1_000
 SEGMENT_CHARS = 100
 # Lines longer than this are split into sentences, so a switch inside a paragraph is seen.
 _LONG_LINE_CHARS = 200
-# Sentence ends: Latin, Devanagari danda and Arabic question mark need a space (or the end) after them;
-# the full-width CJK ones do not, because CJK text puts no space between sentences.
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?।؟])\s+|(?<=[。！？])\s*")
+# Sentence ends: Latin, Devanagari danda and Arabic question mark need whitespace after them; the full-width
+# CJK ones do not, because CJK text puts no space between sentences. The mark is captured (and kept) and the
+# whitespace after it replaced by a line break to split on: a pattern that starts with a plain character
+# class lets the regex engine scan ahead for it, twice as fast as splitting on a lookbehind, which is tried
+# at every position.
+_SENTENCE_END_RE = re.compile(r"([.!?।؟。！？])(?:(?<=[。！？])|(?=\s))\s*")
 # Three letters (any script) anywhere in the text: less than that is not language.
 _THREE_LETTERS_RE = re.compile(r"[^\W\d_](?:.*?[^\W\d_]){2}", re.DOTALL)
 # fastText labels without a 639-1 code of their own whose macrolanguage has one.
@@ -148,7 +151,7 @@ def _segments(text: str) -> list[str]:
     segments: list[str] = []
     pending = ""
     for line in text.split("\n"):
-        pieces = _SENTENCE_END_RE.split(line) if len(line) > _LONG_LINE_CHARS else [line]
+        pieces = _SENTENCE_END_RE.sub("\\1\n", line).split("\n") if len(line) > _LONG_LINE_CHARS else [line]
         for piece in map(str.strip, pieces):
             if not piece:
                 continue

@@ -66,9 +66,13 @@ def normalize_text(text: str) -> str:
         text = _LINE_BREAK_RE.sub("\n", text)
     if "\x1b" in text:
         text = _TERMINAL_ESCAPE_RE.sub("", text)
-    if _needs_ftfy(text):  # before cleaning, which would take soft hyphens and NBSPs out of mojibake
+    repair = _needs_ftfy(text)
+    if repair:  # before cleaning, which would take soft hyphens and NBSPs out of mojibake
         text = ftfy.fix_text(text, _FTFY_CONFIG)
-    text = _clean(text)
+    cleaned = _clean(text)
+    if not repair and cleaned == text:
+        return text  # unchanged, so the check above still holds: skip the second (costly) look for mojibake
+    text = cleaned
     # Cleaning can bring the halves of a mojibake sequence together (junk removed from between them),
     # so repair and clean again until nothing changes; ftfy converges in a round or two.
     for _ in range(4):
@@ -101,7 +105,7 @@ def _tidy_whitespace(text: str) -> str:
     for code), at most one blank line in a row, no leading or trailing blank space."""
     if "  " in text:
         text = _SPACE_RUN_RE.sub(lambda m: _collapse_spaces(text, m), text)
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    text = "\n".join(map(str.rstrip, text.split("\n")))
     if "\n\n\n" in text:
         text = _BLANK_LINES_RE.sub("\n\n", text)
     return text.strip()

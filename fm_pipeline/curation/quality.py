@@ -29,8 +29,9 @@ from fm_pipeline.curation.stopwords import count_stop_words, normalize_lang
 from fm_pipeline.curation.words import is_spaceless, split_words
 
 
-def _category_classes() -> tuple[str, str]:
-    """Regex class bodies for punctuation and symbols (P*, S*) and for letters and marks (L*, M*).
+def _category_classes() -> tuple[str, str, str]:
+    """Regex class bodies for punctuation and symbols (P*, S*), for letters and marks (L*, M*), and for the
+    non-ASCII punctuation and symbols alone.
 
     Marks count as letters: Devanagari vowel signs and Thai vowel and tone marks are not
     `str.isalpha()`, yet they are as much a part of words as the consonants they sit on.
@@ -51,11 +52,15 @@ def _category_classes() -> tuple[str, str]:
         return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
     # Beyond the BMP only the blocks that matter in web text: emoji and pictographs; CJK extensions.
-    return body(spans["PS"]) + "\U0001f000-\U0001faff", body(spans["LM"]) + "\U00020000-\U0003ffff"
+    emoji = "\U0001f000-\U0001faff"
+    wide = [[max(a, 0x80), b] for a, b in spans["PS"] if b >= 0x80]
+    return body(spans["PS"]) + emoji, body(spans["LM"]) + "\U00020000-\U0003ffff", body(wide) + emoji
 
 
-_PUNCT, _LETTERS = _category_classes()
+_PUNCT, _LETTERS, _WIDE_PUNCT = _category_classes()
 _PUNCT_RUN = re.compile(f"[{_PUNCT}]+")
+_WIDE_PUNCT_RUN = re.compile(f"[{_WIDE_PUNCT}]+")
+_ASCII_PUNCT = bytes(c for c in range(0x80) if _PUNCT_RUN.match(chr(c)))
 _HAS_LETTER = re.compile(f"[{_LETTERS}]")
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 
@@ -68,8 +73,27 @@ TERMINAL_PUNCT = (
 ELLIPSES = ("...", "…")
 # Scripts that end sentences with a space rather than a mark: terminal-punctuation rules do not apply.
 NO_TERMINAL_PUNCT_LANGS = frozenset({"th", "lo"})
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s|$)|[。！？｡।॥؟۔։።။។\u037e]+")
+# Sentence ends: Latin marks (then closing quotes and brackets) followed by whitespace or the end, or a run
+# of marks of scripts that need no space after them. One leading class lets the regex engine scan ahead to a
+# candidate mark (4x faster than trying both alternatives at every position); a lookbehind picks the branch.
+_LATIN_ENDS = ".!?…"
+_SPACELESS_ENDS = "。！？｡।॥؟۔։።။។\u037e"
+_SENTENCE_END = re.compile(
+    f"[{_LATIN_ENDS}{_SPACELESS_ENDS}](?:(?<=[{_LATIN_ENDS}])[{_LATIN_ENDS}]*[\"'”’»)\\]]*(?=\\s|$)"
+    f"|(?<=[{_SPACELESS_ENDS}])[{_SPACELESS_ENDS}]*)"
+)
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+
+
+def punctuation_chars(text: str) -> int:
+    """How many characters of `text` are punctuation or symbols (P*, S*).
+
+    ASCII ones are deleted from the UTF-8 bytes by `bytes.translate` (no ASCII byte is part of a longer
+    character), so the regex only has to find the rarer non-ASCII ones: 1.7x faster than one regex for all.
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    ascii_marks = len(raw) - len(raw.translate(None, _ASCII_PUNCT))
+    return ascii_marks if text.isascii() else ascii_marks + sum(map(len, _WIDE_PUNCT_RUN.findall(text)))
 
 
 class TextView:
@@ -80,9 +104,12 @@ class TextView:
     non-empty lines: blank lines are paragraph breaks, not content, so they do not dilute shares.
     """
 
-    def __init__(self, text: str, lang: str | None) -> None:
+    def __init__(self, text: str, lang: str | None, words: list[str] | None = None) -> None:
+        """`words`, when the caller already has `split_words(text)`, saves splitting it again."""
         self.text = text
         self.lang = normalize_lang(lang)
+        if words is not None:
+            self.words = words
 
     @cached_property
     def spaceless(self) -> bool:
@@ -113,12 +140,17 @@ class TextView:
     @cached_property
     def mean_word_length(self) -> float:
         """Mean length of those words, not counting the punctuation attached to them."""
-        chars = sum(map(len, self.words)) - sum(map(len, _PUNCT_RUN.findall(self.text)))
+        chars = sum(map(len, self.words)) - punctuation_chars(self.text)
         return chars / self.n_words if self.n_words else 0.0
 
     @cached_property
     def word_counts(self) -> Counter[str]:
         return Counter(self.words)
+
+    @cached_property
+    def duplicate_lines(self) -> tuple[int, int]:
+        """`duplicates` of the lines, which the repetition and FineWeb rules and the signals all read."""
+        return duplicates(self.lines)
 
 
 def duplicates(items: Sequence[str]) -> tuple[int, int]:
@@ -283,11 +315,11 @@ class GopherRepetition(Rule):
         size = len(view.text)
         if not size:
             return None
-        for unit, parts, max_frac, max_char_frac in (
-            ("para", view.paragraphs, self.max_dup_para_frac, self.max_dup_para_char_frac),
-            ("line", view.lines, self.max_dup_line_frac, self.max_dup_line_char_frac),
+        paragraphs, lines = view.paragraphs, view.lines
+        for unit, parts, (count, chars), max_frac, max_char_frac in (
+            ("para", paragraphs, duplicates(paragraphs), self.max_dup_para_frac, self.max_dup_para_char_frac),
+            ("line", lines, view.duplicate_lines, self.max_dup_line_frac, self.max_dup_line_char_frac),
         ):
-            count, chars = duplicates(parts)
             if count > max_frac * len(parts):
                 return self._reason(f"dup_{unit}_frac")
             if chars > max_char_frac * size:
@@ -376,6 +408,11 @@ _LOREM_IPSUM = re.compile("lorem ipsum", re.IGNORECASE)
 def count_sentences(line: str) -> int:
     """Sentence-final marks followed by a space or the end (CJK marks need no space); at least 1."""
     return len(_SENTENCE_END.findall(line)) or 1
+
+
+def count_sentences_in(lines: Iterable[str]) -> int:
+    """`count_sentences` summed over `lines`, mapped in C (no Python call per line)."""
+    return sum(map(max, map(len, map(_SENTENCE_END.findall, lines)), repeat(1)))
 
 
 @dataclass(frozen=True)
@@ -471,7 +508,7 @@ class FineWebQuality(Rule):
         if short >= self.max_short_line_frac * n_lines:
             return self._reason("short_line_frac")
         chars = len(view.text) - view.text.count("\n")
-        if duplicates(lines)[1] >= self.max_dup_line_char_frac * chars:
+        if view.duplicate_lines[1] >= self.max_dup_line_char_frac * chars:
             return self._reason("dup_line_char_frac")
         if len(lines) - 1 > self.max_newline_word_ratio * len(view.words):
             return self._reason("list_ratio")

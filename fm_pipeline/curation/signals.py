@@ -11,8 +11,9 @@ import re
 import zlib
 from itertools import islice
 
-from fm_pipeline.curation.quality import GopherRepetition, TextView, count_sentences, duplicates, top_ngram_chars
+from fm_pipeline.curation.quality import GopherRepetition, TextView, count_sentences_in, top_ngram_chars
 from fm_pipeline.curation.stopwords import bare_words
+from fm_pipeline.curation.words import has_spaceless_chars
 
 WINDOW_WORDS = 1000
 """Type-token ratio and readability read the first this many words: the ratio falls as texts grow, so a fixed
@@ -20,7 +21,9 @@ window keeps it comparable across lengths, and a book's opening reads like the r
 # English syllables: vowel groups, less a silent final e (made, time; not table, free), at least one a
 # word. Counted on ASCII bytes (other characters become "?"), where these patterns run several times faster.
 _EN_VOWELS = bytes.maketrans(b"aeiouy" + bytes(c for c in range(256) if c not in b"aeiouy"), b"a" * 6 + b" " * 250)
-_EN_SILENT_E = re.compile(rb"[aeiouy][a-z]*?[b-df-hj-km-np-tv-xz]e\b")
+# A silent e ends a word after a consonant (not l) with a vowel earlier in the word: sought in the reversed
+# bytes, from the final e, where it is found 5x faster than forwards (from every vowel to the word's end).
+_EN_SILENT_E_REVERSED = re.compile(rb"e(?<!\we)[b-df-hj-km-np-tv-xz][a-z]*?[aeiouy]")
 _EN_NO_VOWEL_WORD = re.compile(rb"\b[b-df-hj-np-tv-xz]+\b")
 # Spanish syllables: vowel groups (diphthongs are one), plus one per hiatus (strong+strong, or an accented í/ú).
 _ES_VOWEL_GROUP = re.compile(r"[aeiouáéíóúü]+")
@@ -32,7 +35,7 @@ def _syllables_en(lower: str) -> int:
     ascii_text = lower.encode("ascii", "replace")
     return (
         len(ascii_text.translate(_EN_VOWELS).split())
-        - len(_EN_SILENT_E.findall(ascii_text))
+        - len(_EN_SILENT_E_REVERSED.findall(ascii_text[::-1]))
         + len(_EN_NO_VOWEL_WORD.findall(ascii_text))
     )
 
@@ -42,11 +45,15 @@ def _syllables_es(lower: str) -> int:
 
 
 def _opening(view: TextView) -> TextView:
-    """The view of the text up to its WINDOW_WORDS-th whitespace-separated word (all of it when shorter)."""
+    """The view of the text up to its WINDOW_WORDS-th whitespace-separated word (all of it when shorter).
+
+    Without space-less characters its words are those whitespace-separated words, already split here.
+    """
     parts = view.text.split(maxsplit=WINDOW_WORDS)
     if len(parts) <= WINDOW_WORDS:
         return view
-    return TextView(view.text[: len(view.text) - len(parts[-1])].rstrip(), view.lang)
+    text = view.text[: len(view.text) - len(parts.pop())].rstrip()
+    return TextView(text, view.lang, None if has_spaceless_chars(text) else parts)
 
 
 def _readability(view: TextView) -> dict[str, float]:
@@ -57,7 +64,7 @@ def _readability(view: TextView) -> dict[str, float]:
     if not n_words:
         return {}
     lower = view.text.lower()
-    words_per_sentence = n_words / sum(map(count_sentences, view.lines))
+    words_per_sentence = n_words / count_sentences_in(view.lines)
     if view.lang == "en":
         return {"flesch_reading_ease": 206.835 - 1.015 * words_per_sentence - 84.6 * _syllables_en(lower) / n_words}
     return {"fernandez_huerta": 206.84 - 60.0 * _syllables_es(lower) / n_words - 1.02 * words_per_sentence}
@@ -84,7 +91,7 @@ def quality_signals(text: str, lang: str, view: TextView | None = None) -> dict[
         **_readability(opening),
         "ttr": len(set(head)) / len(head) if head else 0.0,
         "mean_word_length": view.mean_word_length,
-        "dup_line_frac": duplicates(lines)[0] / len(lines),
+        "dup_line_frac": view.duplicate_lines[0] / len(lines),
         "top_2gram_frac": top_ngram_chars(opening.words, 2 * _REPETITION.ngram_scale(opening)) / len(opening.text),
     }
     return {key: round(value, 4) for key, value in signals.items()}

@@ -24,14 +24,19 @@ def split_words(text: str) -> list[str]:
     character that is exactly `str.split()`, which is 2x faster than the regex (and `isascii` is free:
     Python knows it without looking at the characters).
     """
-    if text.isascii() or not _SPACELESS_RE.search(text):
+    if not has_spaceless_chars(text):
         return text.split()
     return _WORD_RE.findall(text)
 
 
+def has_spaceless_chars(text: str) -> bool:
+    """Whether any character of `text` belongs to a space-less script (if none, `split_words` is `str.split`)."""
+    return not text.isascii() and _SPACELESS_RE.search(text) is not None
+
+
 def spaceless_share(text: str) -> float:
     """Share of non-space characters that belong to a space-less script."""
-    if text.isascii() or not _SPACELESS_RE.search(text):
+    if not has_spaceless_chars(text):
         return 0.0
     chars = len(text) - text.count(" ") - text.count("\n")
     return len(_SPACELESS_RE.findall(text)) / chars if chars > 0 else 0.0

@@ -11,6 +11,7 @@ from fm_pipeline.curation.langid import (
     BACKENDS,
     LangdetectDetector,
     LangResult,
+    _segments,
     bundled_fasttext_model,
     detect_segments,
     get_detector,
@@ -114,3 +115,12 @@ def test_empty_or_letterless_text_is_undetermined(backend: str, text: str) -> No
     assert detector.detect(text) == ("und", 0.0)
     assert identify(text, detector) == LangResult("und", 0.0)
     assert detect_segments(text, detector) == {}
+
+
+def test_long_lines_split_after_sentence_marks_of_every_script() -> None:
+    english = "This is the first sentence of a long line. "
+    line = english * 3 + "これは日本語です。次の文です！" + "¿Qué tal? Muy bien. " * 4 + "Done."
+    assert _segments(line) == [
+        english * 2 + english.rstrip(),
+        "これは日本語です。 次の文です！ " + "¿Qué tal? Muy bien. " * 3 + "¿Qué tal? Muy bien. Done.",
+    ]

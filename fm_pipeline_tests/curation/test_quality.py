@@ -16,9 +16,12 @@ from fm_pipeline.curation.quality import (
     GopherRepetition,
     TextView,
     code_rules,
+    count_sentences,
+    count_sentences_in,
     duplicate_ngram_chars,
     duplicates,
     prose_rules,
+    punctuation_chars,
     run_rules,
     top_ngram_chars,
 )
@@ -483,3 +486,16 @@ def test_common_crawl_pages(shared_corpora: Path) -> None:
         ),
     }
     assert len(rows) - len(rejected) == 16
+
+
+def test_sentence_ends_across_scripts_and_closers() -> None:
+    lines = ["One. Two! Three?", "Wait...", 'He said "stop." Then left.', "3.14 is pi", "終わり。次！", "a.b", "End?!",
+             "नमस्ते। धन्यवाद॥", "(see above.)"]  # fmt: skip
+    assert [count_sentences(line) for line in lines] == [3, 1, 2, 1, 2, 1, 1, 2, 1]
+    assert count_sentences_in(lines) == 14
+
+
+def test_punctuation_chars_counts_ascii_and_other_marks() -> None:
+    assert punctuation_chars("Hello, world — «quoted» text… ok?! 😀 #tag") == 9  # , — « » … ? ! 😀 #
+    assert punctuation_chars("plain words") == 0
+    assert TextView("Hello, world — «quoted» text… ok?! 😀 #tag", "en").mean_word_length == 25 / 6

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from fm_pipeline.curation.quality import TextView, top_ngram_chars
-from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline.curation.signals import _syllables_en, quality_signals
 from fm_pipeline_tests.curation.test_quality import ARABIC, CHINESE, ENGLISH
 
 COMMON_KEYS = {"compression_ratio", "ttr", "mean_word_length", "dup_line_frac", "top_2gram_frac"}
@@ -86,3 +86,9 @@ def test_signals_on_the_udhr(shared_corpora: Path) -> None:
         assert 0.0 < signals["ttr"] <= 1.0
         assert ("flesch_reading_ease" in signals) == (lang == "en")
         assert ("fernandez_huerta" in signals) == (lang == "es")
+
+
+def test_english_silent_e_needs_a_consonant_other_than_l_and_an_earlier_vowel() -> None:
+    words = "made time table free the be eye 3made made_ bake. rhythm crwth cafe axe shoe ole"
+    assert [_syllables_en(word) for word in words.split()] == [1, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2]
+    assert _syllables_en(words) == 19
