@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -313,9 +314,13 @@ _RESERVATION = _Terms(RESERVATION_NOTICES)
 _COPYRIGHT_LINE = re.compile(r"\s*(?:©|\(c\)|copyright\b)")
 
 
+@lru_cache(maxsize=4)
 def has_reservation_notice(text: str) -> bool:
     """Whether prose reserves its rights: an explicit prohibition on copying ("No part of this publication
-    may be reproduced", "무단 전재 금지", "禁止转载") anywhere, or "All rights reserved" outside a © line."""
+    may be reproduced", "무단 전재 금지", "禁止转载") anywhere, or "All rights reserved" outside a © line.
+
+    Cached for the last few texts: the filter stage tags the document with it and the copyright filter then
+    asks again about the same string (whose hash Python keeps, so a repeat costs a lookup)."""
     lowered = text.lower()
     if _PROHIBITION.count(lowered):
         return True
