@@ -4,7 +4,8 @@ bare SentencePiece encode rate on one thread. Prints one JSON object.
     python benchmarks/tokenize.py [--corpora ../shared/corpora] [--mb 20] [--tokenizer PATH]
 
 The public corpora (books cut into ~2 KB documents, PubMed abstracts, contracts, citation contexts, Common
-Crawl pages, the UDHR in 41 languages) are repeated until about `--mb` MB of text. The tokenizer is a BPE
+Crawl pages, the UDHR in 41 languages), normalized as the filter stage stores them, are repeated until about
+`--mb` MB of text. The tokenizer is a BPE
 model of 8,000 pieces trained on the same text with the pipeline's settings (`train.TokenizerConfig`: lossless
 normalization, whitespace kept), or the model at `--tokenizer` when that file exists (a model trained there is
 kept for the next run). Target: at least 5 MB/s per core.
@@ -34,6 +35,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
 from fm_pipeline.tokenization.train import (
@@ -46,17 +48,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def documents(corpora: Path) -> list[Document]:
+    """Books cut into ~2,000-character chunks, domain, web and UDHR documents, each normalized as the filter
+    stage stores it (what `balanced_shards`, the tokenizer's input, holds), in a fixed shuffled order."""
     docs = []
     for name, lang in (("botchan.txt", "en"), ("tinyshakespeare.txt", "en"), ("wagahaiwa_nekodearu.txt", "ja")):
         text = (corpora / "books" / name).read_text(encoding="utf-8-sig")
         chunks = chunk_text(text, 2000, unit="line")
-        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang=lang) for i, t in enumerate(chunks)]
+        docs += [Document(id=f"{name}-{i}", text=normalize_text(t), source="books", lang=lang)
+                 for i, t in enumerate(chunks)]
     for rel in ("domain/biomedical.jsonl", "domain/legal.jsonl", "domain/scientific.jsonl",
                 "web/common_crawl_en.jsonl", "multilingual/udhr.jsonl"):
         for line in (corpora / rel).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             lang = row.get("meta", {}).get("gold_lang", "en")
-            docs.append(Document(id=row["id"], text=row["text"], source=row["source"], lang=lang))
+            docs.append(Document(id=row["id"], text=normalize_text(row["text"]), source=row["source"], lang=lang))
     random.Random(0).shuffle(docs)  # any --mb gets the same mix of sources and languages
     return docs
 

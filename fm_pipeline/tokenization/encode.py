@@ -42,7 +42,9 @@ CHUNK_WORDS = 128
 twice the encoding itself."""
 WS = "\u2581"  # SentencePiece's whitespace mark
 _SPANS_CUT = re.compile(f"[^{WS}]{WS}")  # a piece holding this could span a cut
-_CUT_SPACE = re.compile(r"(?<=\S) ")
+# A space after a non-space character; found from the space (a pattern that opens with a lookbehind is tried
+# at every position, 1.6x slower).
+_CUT_SPACE = re.compile(r" (?<=\S )")
 _NOT_PLAIN = re.compile(f"[ {WS}]")  # a word holding one is not encoded in a chunk of words
 _MARKS = f" {WS}"  # characters that normalize to `▁`
 _MARK_CUT = f"{WS} "  # a typed `▁`, then a cut: the word before it would end with `▁`
