@@ -17,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fm_pipeline.curation.ingest import iter_input_files
-
 VERSION_CHARS = 16
 """A data version is the first 16 hex digits (64 bits) of a sha256: readable in the UI, and collisions are
 irrelevant at the scale of one asset's history."""
@@ -33,6 +31,19 @@ class FileFingerprint:
 
     def to_dict(self) -> dict[str, str | int]:
         return asdict(self)
+
+
+def iter_input_files(root: Path) -> list[Path]:
+    """Every file under `root`, recursively, in a stable order; hidden files and folders are skipped. A
+    `root` that is a file is that one file."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def file_sha256(path: Path) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from fm_pipeline.curation.documents import CORPUS_SCHEMA
+from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.parquet_io import (
     DEFAULT_SHARD_BYTES,
@@ -78,19 +79,6 @@ class IngestStats:
     files_by_format: dict[str, int] = field(default_factory=dict)
     documents_by_format: dict[str, int] = field(default_factory=dict)
     shards: list[str] = field(default_factory=list)
-
-
-def iter_input_files(root: Path) -> list[Path]:
-    """Every file under `root`, recursively, in a stable order; hidden files and folders are skipped. A
-    `root` that is a file is that one file."""
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
 
 
 def ingest_source(source: str, input_dir: Path, output_dir: Path, config: IngestConfig | None = None) -> IngestStats:

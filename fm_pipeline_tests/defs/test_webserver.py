@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fm_pipeline.curation.ingest import iter_input_files
+from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.definitions import defs
 from fm_pipeline.lineage import RECORD
 
