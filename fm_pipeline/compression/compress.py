@@ -34,7 +34,7 @@ from fm_pipeline.compression.measure import folder_bytes, quality, speed, thread
 from fm_pipeline.compression.modules import count_weights
 from fm_pipeline.compression.prune import prune_structured, prune_unstructured
 from fm_pipeline.compression.qat import qat_int8
-from fm_pipeline.compression.quantize import quantize_dynamic_int8, quantize_weight_only
+from fm_pipeline.compression.quantize import quantize_dynamic_int8, quantize_weight_only, resolve_backend
 from fm_pipeline.compression.report import markdown_table
 from fm_pipeline.compression.select import OBJECTIVES, select
 from fm_pipeline.compression.tuning import TuneData
@@ -99,6 +99,10 @@ class CompressConfig:
     prompt_tokens: int = 64
     new_tokens: int = 32
     timing_max_seconds: float = 5.0
+    compile: bool = False
+    """Time generation compiled by Inductor (`inference.compile_for_inference`) rather than eager: on CPUs with
+    int8 matrix units torchao's int8 kernels then run several times faster than in eager mode. Each candidate
+    then first spends tens of seconds compiling."""
     keep_candidates: bool = True
 
     def __post_init__(self) -> None:
@@ -112,12 +116,13 @@ class CompressConfig:
     @classmethod
     def profile(cls, name: str, **overrides: Any) -> CompressConfig:
         """"cpu_small": every technique on the sample model in a few minutes on 2 CPU cores;
-        "thorough": longer fine-tunes and more timing rounds."""
+        "thorough": longer fine-tunes, more timing rounds, and generation timed compiled (as deployed)."""
         if name == "cpu_small":  # torchao's int8 path is ~15x slower than fp32 on these CPUs: benchmark only
             base = cls(techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=50,
                        qat_steps=50, distill_steps=80)
         elif name == "thorough":
-            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48)
+            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48,
+                       compile=True)
         else:
             raise ValueError(f"unknown profile {name!r}; choose from ['cpu_small', 'thorough']")
         return replace(base, **overrides)
@@ -170,8 +175,9 @@ def _build(
     name: str, teacher: nn.Module, data: TuneData, config: CompressConfig
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The compressed model of technique `name`, and what to record about how it was made."""
+    backend = resolve_backend(config.backend, next(teacher.parameters()).device, compiled=config.compile)
     if name == "dynamic_int8":
-        return quantize_dynamic_int8(teacher, config.backend), {"backend": config.backend}
+        return quantize_dynamic_int8(teacher, backend), {"backend": backend}
     if name == "dynamic_int8_torchao":
         return quantize_dynamic_int8(teacher, "torchao"), {"backend": "torchao"}
     if name == "weight_int8":
@@ -180,7 +186,7 @@ def _build(
         return quantize_weight_only(teacher, 4, config.int4_group_size), {"bits": 4,
                                                                            "group_size": config.int4_group_size}
     if name == "qat_int8":
-        model, result = qat_int8(teacher, data, config.qat_steps, config.qat_lr, config.backend)
+        model, result = qat_int8(teacher, data, config.qat_steps, config.qat_lr, backend)
         return model, {"steps": config.qat_steps, "lr": config.qat_lr, "final_loss": result.final_loss}
     if name in ("prune_magnitude", "prune_gradual"):
         gradual = name == "prune_gradual"
@@ -293,7 +299,7 @@ def compress(
         log("compression: timing every candidate")
         prompt = _prompt(sp, domain_docs or general_docs, config.prompt_tokens)
         timings = speed(loaded, prompt, config.new_tokens, config.timing_rounds, config.threads,
-                        config.timing_max_seconds)
+                        config.timing_max_seconds, compile=config.compile)
         base = candidates[0].metrics | timings[BASELINE]
         for c in candidates:
             c.metrics.update(timings[c.name])

@@ -18,6 +18,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
+from fm_pipeline.compression.inference import compile_for_inference
 from fm_pipeline.evaluation.perplexity import evaluate_texts
 
 
@@ -60,10 +61,13 @@ def time_generation(model: nn.Module, prompt: torch.Tensor, new_tokens: int, max
 
 def speed(
     models: dict[str, nn.Module], prompt_ids: Sequence[int], new_tokens: int = 32, rounds: int = 5, n_threads: int = 1,
-    max_seconds: float = 5.0, batch_sizes: tuple[int, int] = (1, 8),
+    max_seconds: float = 5.0, batch_sizes: tuple[int, int] = (1, 8), compile: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Per model: `latency_ms_per_token` at batch 1 and `throughput_tokens_per_s` at batch 8, medians over
-    `rounds` interleaved rounds after one warmup pass each."""
+    `rounds` interleaved rounds after one warmup pass each. `compile`: every model's generation step compiled by
+    Inductor (`inference.compile_for_inference`), compiled in the warmup, outside the clock."""
+    if compile:
+        models = {name: compile_for_inference(model) for name, model in models.items()}
     single, batched = batch_sizes
     prompts = {b: torch.tensor([list(prompt_ids)] * b) for b in (single, batched)}
     samples: dict[str, dict[int, list[float]]] = {name: {single: [], batched: []} for name in models}

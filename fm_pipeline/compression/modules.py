@@ -113,9 +113,9 @@ class QuantEmbedding(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         if self.weight.bits == 8:
             return self.weight.dequantize(idx)
-        return F.embedding(idx, self._table())
+        return F.embedding(idx, self.table())
 
-    def _table(self) -> torch.Tensor:
+    def table(self) -> torch.Tensor:
         """int4 rows are packed by pairs of columns, so the table is dequantized once and cached."""
         key = _cache_key(self.weight.q, self.weight.scale)
         if getattr(self, "_key", None) != key:
@@ -203,6 +203,12 @@ class DynamicInt8Linear(nn.Module):
         object.__setattr__(self, "_packed", packed)
         self._key = key
         return packed
+
+    def torchao_linear(self) -> nn.Module:
+        """The torchao-quantized nn.Linear this layer runs (backend "torchao" only), for compiling."""
+        if self.backend != "torchao":
+            raise ValueError(f"a {self.backend!r} layer runs no torchao Linear")
+        return self._kernel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kernel = self._kernel()

@@ -19,12 +19,13 @@ from fm_pipeline.compression.modules import (
 )
 
 
-def resolve_backend(backend: str, device: torch.device | str = "cpu") -> str:
-    """"auto": fbgemm through `torch.ao` on CPU (torchao's int8 dynamic path measured 14-40x slower than
-    fp32 in eager mode on these CPUs, `torch.ao`'s up to 2x faster), torchao on CUDA (fbgemm is CPU only)."""
+def resolve_backend(backend: str, device: torch.device | str = "cpu", compiled: bool = False) -> str:
+    """"auto": fbgemm through `torch.ao` on CPU in eager mode (torchao's int8 dynamic path measured 14-40x slower
+    than fp32 there, `torch.ao`'s up to 2x faster); torchao when the model will be compiled by Inductor (which
+    turns it into int8 micro-kernels, see `inference`) and on CUDA (fbgemm is CPU only)."""
     if backend != "auto":
         return backend
-    return "torchao" if torch.device(device).type == "cuda" else "torch_ao"
+    return "torchao" if compiled or torch.device(device).type == "cuda" else "torch_ao"
 
 
 def _quantize(

@@ -88,6 +88,11 @@ class DecoderOnly(LanguageModel):
         loss = None if targets is None else lm_loss(logits, targets, self.config.pad_id)
         return logits, loss
 
+    def next_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, vocab) logits of the token after idx (B, T): the output projection for the last position only, as
+        it is the largest matmul of a small model. One generation step; compile it for fast inference."""
+        return self.head(self.decoder(self.embed(idx))[:, -1, :])
+
     @torch.no_grad()
     def generate(
         self,
@@ -105,8 +110,7 @@ class DecoderOnly(LanguageModel):
         cropped to the last `block_size` tokens, as positions beyond it were never trained."""
         finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
-            # the output projection for the last position only: it is the largest matmul of a small model
-            logits = self.head(self.decoder(self.embed(idx[:, -self.config.block_size :]))[:, -1, :])
+            logits = self.next_logits(idx[:, -self.config.block_size :])
             if temperature <= 0:
                 next_id = logits.argmax(dim=-1, keepdim=True)
             else:

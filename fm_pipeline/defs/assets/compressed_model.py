@@ -47,12 +47,16 @@ class CompressedModelConfig(dg.Config):
     qat_steps: int | None = None
     distill_steps: int | None = None
     eval_max_docs: int | None = None
+    compile: bool | None = None
+    """Time candidates compiled by Inductor (the fast path of torchao's int8 kernels on CPUs with AMX or VNNI);
+    unset: the profile's choice (on in "thorough")."""
 
 
 def _compress_config(config: CompressedModelConfig) -> CompressConfig:
     overrides = {k: v for k, v in {"recovery_steps": config.recovery_steps, "qat_steps": config.qat_steps,
                                    "distill_steps": config.distill_steps, "eval_max_docs": config.eval_max_docs,
-                                   "techniques": tuple(config.techniques) if config.techniques else None}.items()
+                                   "techniques": tuple(config.techniques) if config.techniques else None,
+                                   "compile": config.compile}.items()
                  if v is not None}
     return CompressConfig.profile(config.profile, objective=config.objective, max_ppl_ratio=config.max_ppl_ratio,
                                   **overrides)
