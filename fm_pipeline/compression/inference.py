@@ -10,10 +10,11 @@ has them.
 from __future__ import annotations
 
 import copy
+from itertools import count
+from types import FunctionType, MethodType
 
 import torch
 from torch import nn
-from torch._dynamo import config as dynamo_config
 from torch._inductor import config as inductor_config
 
 from fm_pipeline.compression.modules import (
@@ -25,9 +26,7 @@ from fm_pipeline.compression.modules import (
 )
 
 INDUCTOR_CPU_OPTIONS = {"freezing": True, "max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
-RECOMPILE_LIMIT = 64
-"""Dynamo keeps compiled variants per code object, so every model compiled here shares `next_logits`'s: its
-default limit (8) would send the ninth model (a few candidates, each at batch 1 and 8) silently back to eager."""
+_CODE_IDS = count()
 
 
 def compile_for_inference(model: nn.Module) -> nn.Module:
@@ -42,16 +41,26 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
         plain = _traceable(module)
         if plain is not None:
             set_module(model, path, plain)
-    compiled = torch.compile(model.next_logits, dynamic=True)
+    compiled = torch.compile(_with_own_code(model.next_logits), dynamic=True)
 
     def next_logits(idx: torch.Tensor) -> torch.Tensor:
         # Inductor reads these settings whenever it compiles, which a new shape can make happen on any call;
         # `torch.compile(options=...)` was measured not to apply them (int8 stayed on its slow kernels).
-        with inductor_config.patch(INDUCTOR_CPU_OPTIONS), dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
+        with inductor_config.patch(INDUCTOR_CPU_OPTIONS):
             return compiled(idx)
 
     model.next_logits = next_logits
     return model
+
+
+def _with_own_code(method: MethodType) -> MethodType:
+    """`method` with a code object of its own. Dynamo keeps compiled variants per code object: models sharing
+    `next_logits`'s would check each other's guards on every call (measured: 2-6x slower steps with a dozen
+    models compiled) and share one recompile limit, past which Dynamo silently runs eager."""
+    func = method.__func__
+    code = func.__code__.replace(co_name=f"{func.__name__}_{next(_CODE_IDS)}")
+    return MethodType(FunctionType(code, func.__globals__, code.co_name, func.__defaults__, func.__closure__),
+                      method.__self__)
 
 
 def _traceable(module: nn.Module) -> nn.Module | None:
