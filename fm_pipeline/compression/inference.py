@@ -22,6 +22,7 @@ from fm_pipeline.compression.modules import (
     QuantEmbedding,
     SparseLinear,
     WeightOnlyLinear,
+    plain_linear,
     set_module,
 )
 
@@ -70,13 +71,7 @@ def _traceable(module: nn.Module) -> nn.Module | None:
     if isinstance(module, DynamicInt8Linear) and module.backend == "torchao":
         return module.torchao_linear()
     if isinstance(module, (WeightOnlyLinear, SparseLinear)):
-        weight = module.dense_weight()
-        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=module.bias is not None, device=weight.device)
-        with torch.no_grad():
-            linear.weight.copy_(weight)
-            if module.bias is not None:
-                linear.bias.copy_(module.bias)
-        return linear
+        return plain_linear(module.dense_weight(), module.bias)
     if isinstance(module, QuantEmbedding) and module.weight.bits != 8:
         return nn.Embedding.from_pretrained(module.table())
     return None

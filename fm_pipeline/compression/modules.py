@@ -149,17 +149,22 @@ class WeightOnlyLinear(nn.Module):
 BACKENDS = ("torch_ao", "torchao")
 
 
-def _torchao_linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
-    """An nn.Linear quantized by torchao (int8 dynamic activations, int8 weights). Its symmetric per-row
-    quantization of weights that are already int8 multiples of their row scale gives back the same integers."""
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-
+def plain_linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> nn.Linear:
+    """An nn.Linear holding copies of `weight` (out, in) and `bias`."""
     linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device)
     with torch.no_grad():
         linear.weight.copy_(weight)
         if bias is not None:
             linear.bias.copy_(bias)
-    holder = nn.Sequential(linear)
+    return linear
+
+
+def _torchao_linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+    """An nn.Linear quantized by torchao (int8 dynamic activations, int8 weights). Its symmetric per-row
+    quantization of weights that are already int8 multiples of their row scale gives back the same integers."""
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    holder = nn.Sequential(plain_linear(weight, bias))
     quantize_(holder, Int8DynamicActivationInt8WeightConfig())
     return holder[0]
 
