@@ -26,13 +26,12 @@ from fm_pipeline.definitions import defs
 from fm_pipeline.defs.automation import nightly_rerun
 from fm_pipeline.lineage import trace
 from fm_pipeline.paths import DOMAINS, SOURCES
+from fm_pipeline_tests.defs.tiny_runs import RUN_CONFIG
 
 pytestmark = pytest.mark.slow
 
 ASSETS = ("raw_files", "domain_files", "raw_corpus", "filtered_corpus", "deduped_corpus", "balanced_shards",
           "tokenizer", "tokenized_corpus", "pretrained_checkpoint", "domain_corpus")
-TINY_PRETRAINING = {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
-    "steps": 12, "n_layer": 2, "n_head": 2, "d_model": 64, "block_size": 64, "batch_size": 8}}}}}}
 NEW_BOOK = """El faro del puerto viejo
 
 Durante muchos años, el faro del puerto viejo fue la única luz que veían los pescadores al volver de noche.
@@ -62,7 +61,7 @@ def _subset() -> dg.Definitions:
 def _run(definitions: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> None:
     result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance, asset_selection=[key], partition_key=partition, raise_on_error=False,
-        run_config=TINY_PRETRAINING if key.to_user_string() == "pretrained_checkpoint" else None)
+        run_config=RUN_CONFIG.get(key.to_user_string()))
     assert result.success, f"{key.to_user_string()}[{partition}] failed"
     failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
     assert failed == [], f"{key.to_user_string()}[{partition}]: checks failed: {failed}"

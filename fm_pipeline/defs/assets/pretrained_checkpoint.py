@@ -34,8 +34,9 @@ from fm_pipeline.defs.policies import (
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots, sample
+from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
 from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
-from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
+from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS, load_checkpoint
@@ -49,8 +50,9 @@ REGISTERED_MODEL = "fm-pipeline-pretrained"
 CODE_VERSION = "1"
 """Bump when a change to the model, the training loop or the evaluation changes the checkpoint."""
 LOSS_PLOT = "_plots/loss_curve.png"
-DIVERGED = 1.1
-"""The checkpoint check fails a model whose val loss is above this multiple of a uniform guess, ln(vocab)."""
+BEAT_UNIGRAM_BY = 0.1
+"""Nats per token by which the val loss must be below the val tokens' unigram entropy for the checkpoint check
+to pass: a model that learned only token frequencies (or nothing, or diverged) stops here."""
 INPUT_ASSETS = ("tokenized_corpus", "tokenizer", "balanced_shards")
 """The stages whose files training reads: token files, the tokenizer, and balanced_shards/val for evaluation."""
 
@@ -235,23 +237,28 @@ def pretrained_checkpoint(tokenized_corpus):  # a graph input that only orders t
 
 
 @dg.asset_check(asset=pretrained_checkpoint, blocking=True,
-                description="the published checkpoint loads, its val loss is finite and no worse than 10% above a "
-                            "uniform guess over the vocabulary (diverged training stops here), it has a loss curve, "
+                description=f"the published checkpoint loads, its val loss is at least {BEAT_UNIGRAM_BY} nats below "
+                            "the unigram entropy of the val tokens (what a model that learned only token "
+                            "frequencies scores: an untrained or diverged model stops here), it has a loss curve, "
                             "and its lineage names the tokenizer the token files were made with")
 def checkpoint_sound(lake: LakeResource) -> dg.AssetCheckResult:
     out = lake.path("pretrained_checkpoint")
     problems = []
     _, model_config = load_checkpoint(out)
     record = read_stage_record(out)
-    token_header = PackedTokens.open(lake.path("tokenized_corpus"), "train").header
+    token_dir = lake.path("tokenized_corpus")
+    token_header = PackedTokens.open(token_dir, "train").header
     if record["extra"]["tokenizer_sha256"] != token_header["tokenizer_sha256"]:
         problems.append("the token files were made by another tokenizer than the one recorded")
     if not (out / LOSS_PLOT).is_file():
         problems.append("no loss curve")
-    uniform = math.log(model_config.vocab_size)
+    split = "val" if header_path(token_dir, "val").is_file() else "train"
+    baseline = unigram_entropy(token_counts(PackedTokens.open(token_dir, split).tokens, model_config.vocab_size))
     val_loss = record["extra"].get("val_loss")
-    if val_loss is None or not math.isfinite(val_loss) or val_loss > DIVERGED * uniform:
-        problems.append(f"val loss {val_loss} is above {DIVERGED} x ln(vocab) = {DIVERGED * uniform:.3f}")
+    if val_loss is None or not math.isfinite(val_loss) or val_loss > baseline - BEAT_UNIGRAM_BY:
+        problems.append(f"val loss {val_loss} is not {BEAT_UNIGRAM_BY} below the {split} tokens' unigram entropy "
+                        f"{baseline:.3f}")
     return dg.AssetCheckResult(passed=not problems, metadata={
         "problems": dg.MetadataValue.json(problems), "val_loss": val_loss if val_loss is not None else float("nan"),
-        "uniform_loss": uniform, "data_version": record["data_version"]})
+        "unigram_entropy": baseline, "required_gain": BEAT_UNIGRAM_BY, "baseline_split": split,
+        "data_version": record["data_version"]})
