@@ -25,10 +25,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Same-length folding: full-width, Arabic-Indic, Persian and Devanagari digits, full-width + - ( ) . @ and
-# the dash look-alikes that Japanese and typeset text put between digit groups.
+# Same-length folding: full-width, Arabic-Indic, Persian and Devanagari digits, full-width + - ( ) . @, the
+# dash look-alikes that Japanese and typeset text put between digit groups, and no-break spaces.
 _FOLD = {ord(c): "0123456789"[i % 10] for i, c in enumerate("０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९")}
-_FOLD.update({ord(c): a for c, a in zip("＋（）．＠－‐‑‒–−ー", "+().@-------", strict=True)})
+_FOLD.update({ord(c): a for c, a in zip("＋（）．＠－‐‑‒–−ー\u00a0\u202f", "+().@-------  ", strict=True)})
 _NEEDS_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
 
 # Cheap gates, run over every document. Each digit-bearing detector needs nine digits in a run with at
@@ -46,7 +46,9 @@ _IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:")
 # lookbehind *after* that first character, which lets the regex engine skip ahead with a fast
 # character scan instead of trying a full match at every position.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,8}(?:[ -]?[A-Z0-9]{1,3})?")
+_IBAN = re.compile(
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,8}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+)
 _CARD = re.compile(r"[0-9](?<![A-Za-z0-9+.,-][0-9])[0-9]{3}(?:[ -]?[0-9]{3,6}){2,4}(?![A-Za-z0-9-]|[.,][0-9])")
 _KR_RRN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{5}(?: ?- ?|)[1-8][0-9]{6}(?![A-Za-z0-9-])")
 _US_SSN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{2}(?:([- ])[0-9]{2}\1|[0-9]{2})[0-9]{4}(?![A-Za-z0-9-])")
@@ -129,11 +131,11 @@ def _card_prefix_ok(d: str) -> bool:
     return False
 
 
-def _cue_near(m: re.Match[str], cue: re.Pattern[str]) -> bool:
-    """A cue word in the 48 characters before or the 16 after (Korean, Japanese and Chinese often name
-    the number after it: 请拨打…联系)."""
+def _cue_near(m: re.Match[str], cue: re.Pattern[str], before: int = 48) -> bool:
+    """A cue word in the `before` characters before or the 16 after (Korean, Japanese and Chinese often
+    name the number after it: 请拨打…联系)."""
     text = m.string
-    return cue.search(text, max(0, m.start() - 48), m.start()) is not None or \
+    return cue.search(text, max(0, m.start() - before), m.start()) is not None or \
         cue.search(text, m.end(), m.end() + 16) is not None
 
 
@@ -170,7 +172,7 @@ def _mod97_ok(compact: str) -> bool:
 
 def _kr_rrn_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
-    if "-" not in m.group() and not _cue_near(m, _RRN_CUE):
+    if "-" not in m.group() and not _cue_near(m, _RRN_CUE, before=24):
         return None
     yy, mm, dd, gender = int(digits[:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6])
     if (mm == 0 and dd <= 31) or (dd == 0 and mm <= 12):  # an unknown month or day, as generators write it
@@ -185,7 +187,7 @@ def _kr_rrn_span(m: re.Match[str]) -> Span | None:
 
 def _us_ssn_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
-    if m.group(1) is None and not _cue_near(m, _SSN_CUE):
+    if m.group(1) is None and not _cue_near(m, _SSN_CUE, before=24):
         return None
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     ok = area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
@@ -227,7 +229,7 @@ def _is_outline_number(m: re.Match[str]) -> bool:
 def _phone_span(m: re.Match[str]) -> Span | None:
     """Whether a digit-group shape is a phone number, and its exact span (an unmatched leading bracket
     stays in the text). Marked shapes count on their own: a leading + or 00 (international), a bracketed
-    group, a trunk 0, North American 3-3-4, Brazilian 2-4/5-4, Chinese mobile 1[3-9]x. Any other run of 9
+    group, a trunk 0, North American 3-3-4, Brazilian "11 91234-5678", Chinese mobile 1[3-9]x. Any other run of 9
     to 15 digits (a bare 5551234567, a Polish 518 246 281) counts only next to a cue word."""
     start, end = m.span()
     body = m.group()[: m.start("ext") - start] if m.group("ext") else m.group()
@@ -249,7 +251,7 @@ def _phone_span(m: re.Match[str]) -> Span | None:
             (len(groups) > 1 and digits[0] == "0" and digits[1] != "0" and sizes[0] <= 5 and "/" not in body)
             or _AREA_CODE.search(body) is not None
             or (len(groups) >= 3 and n in (10, 11) and sizes[-3:] == [3, 3, 4])
-            or (sizes in ([2, 4, 4], [2, 5, 4]) and "-" in body)
+            or _BRAZIL.fullmatch(body) is not None
             or (n == 11 and digits[0] == "1" and digits[1] in "3456789" and sizes in ([11], [3, 4, 4], [3, 8]))
             or (sizes in ([10], [11]) and digits[0] == "0" and digits[1] != "0")
         ))
@@ -257,6 +259,7 @@ def _phone_span(m: re.Match[str]) -> Span | None:
     return (start, end) if marked or _cue_near(m, _PHONE_CUE) else None
 
 
+_BRAZIL = re.compile(r"[0-9]{2} [0-9]{4,5}-[0-9]{4}")  # 11 91234-5678 (not an account no. 40-7690-5189)
 # One bracketed area code: 2-3 digits, or 3-5 with a trunk 0 ("(2010) 6(9) 1436" is a citation).
 _AREA_CODE = re.compile(r"^[^(]*\((?:[0-9]{2,3}|0[0-9]{2,4})\)[^(]*$")
 
