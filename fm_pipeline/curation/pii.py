@@ -31,13 +31,17 @@ _FOLD = {ord(c): "0123456789"[i % 10] for i, c in enumerate("０１２３４５�
 _FOLD.update({ord(c): a for c, a in zip("＋（）．＠－‐‑‒–−ー\u00a0\u202f", "+().@-------  ", strict=True)})
 _NEEDS_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
 
-# Cheap gates, run over every document. Each digit-bearing detector needs nine digits in a run with at
-# most two separator characters between them (the shortest phone or SSN), a dotted quad (IPv4) or an IBAN
-# head (two capitals, two digits, two groups of four, which may be letters); IPv6
-# needs a hex digit, a colon, up to four hex digits, a colon. Dates (2024-03-15), years and times stay
-# below the first. The IPv6 gate starts at a colon so the scan skips ahead to colons only.
+# Cheap gates, run over every document as it is (folding every document would cost more than the gate),
+# so they know the wide digits and separators that folding maps. Each digit-bearing detector needs nine
+# digits in a run with at most two separator characters between them (the shortest phone or SSN), a
+# dotted quad (IPv4) or an IBAN head (two capitals, two digits, two groups of four, which may be letters);
+# IPv6 needs a hex digit, a colon, up to four hex digits, a colon. Dates (2024-03-15), years and times
+# stay below the first. The IPv6 gate starts at a colon so the scan skips ahead to colons only.
+_WIDE_DIGIT = "０-９٠-٩۰-۹०-९"
+_WIDE_SEP = "－‐‑‒–−ー\u00a0\u202f（）＋．"
 _DIGIT_HINT = re.compile(
-    r"[0-9](?:(?:[ ()+./-]{0,2}[0-9]){8}|\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]"
+    rf"[0-9{_WIDE_DIGIT}](?:(?:[ ()+./{_WIDE_SEP}-]{{0,2}}[0-9{_WIDE_DIGIT}]){{8}}"
+    rf"|[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]"
     r"|(?<=[A-Z][A-Z][0-9])[0-9][ -]?[A-Z0-9]{4}[ -]?[A-Z0-9]{4})"
 )
 _IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:")
@@ -294,19 +298,21 @@ _EMAIL_DETECTOR = _Detector("EMAIL", _EMAIL, lambda m: m.span())
 
 def _fold(text: str) -> str:
     """ASCII digits and punctuation for matching, one character for one, so spans fit the original."""
-    if text.isascii() or not _NEEDS_FOLD.search(text):
+    if text.isascii():
         return text
-    return text.translate(_FOLD)
+    return _NEEDS_FOLD.sub(_fold_char, text)  # few hits: faster than str.translate over the whole text
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    return _FOLD[ord(m.group())]
 
 
 def may_contain_pii(text: str) -> bool:
     """The cheap gate: when False, `find_pii` finds nothing. Every detector needs an ``@``, nine digits in
     a run (the shortest phone or SSN), an IBAN head, a dotted quad or a hex-colon group."""
-    return _passes_gate(_fold(text))
-
-
-def _passes_gate(folded: str) -> bool:
-    return "@" in folded or _DIGIT_HINT.search(folded) is not None or _IPV6_HINT.search(folded) is not None
+    return (
+        "@" in text or "＠" in text or _DIGIT_HINT.search(text) is not None or _IPV6_HINT.search(text) is not None
+    )
 
 
 def _candidate_lines(text: str) -> dict[int, tuple[int, bool]]:
@@ -324,11 +330,12 @@ def _candidate_lines(text: str) -> dict[int, tuple[int, bool]]:
             start, end = bounds(m.start())
             lines.setdefault(start, (end, False))
             m = hint.search(text, end + 1)
-    at = text.find("@")
-    while at >= 0:
-        start, end = bounds(at)
-        lines[start] = (end, True)
-        at = text.find("@", end + 1)
+    for at_sign in "@＠":
+        at = text.find(at_sign)
+        while at >= 0:
+            start, end = bounds(at)
+            lines[start] = (end, True)
+            at = text.find(at_sign, end + 1)
     return lines
 
 
@@ -352,13 +359,12 @@ def _scan_line(line: str, with_email: bool) -> list[tuple[int, int, str]]:
 
 def pii_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, type) of every PII item in `text`, in order; empty for clean text."""
-    folded = _fold(text)
-    if not _passes_gate(folded):  # the common case: nothing to look at
+    if not may_contain_pii(text):  # the common case: nothing to look at
         return []
     return [
         (start + a, start + b, kind)
-        for start, (end, with_email) in sorted(_candidate_lines(folded).items())
-        for a, b, kind in _scan_line(folded[start:end], with_email)
+        for start, (end, with_email) in sorted(_candidate_lines(text).items())
+        for a, b, kind in _scan_line(_fold(text[start:end]), with_email)
     ]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import phonenumbers
 from stdnum import iban, luhn
+from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.kr import rrn
 from stdnum.us import ssn
 
@@ -45,15 +46,21 @@ def _normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_DIGITS)
 
 
+def _trim(token: str) -> str:
+    """Without edge punctuation or glued-on non-ASCII text (a particle: help@shop.example로, 8.8.8.8에서)."""
+    token = token.strip(_TOKEN_EDGE)
+    while token and not token[-1].isascii():
+        token = token[:-1].rstrip(_TOKEN_EDGE)
+    while token and not token[0].isascii():
+        token = token[1:].lstrip(_TOKEN_EDGE)
+    return token
+
+
 def _emails(text: str) -> Iterator[str]:
     for token in text.split():
         if "@" not in token:
             continue
-        token = token.strip(_TOKEN_EDGE)
-        while token and not token[-1].isascii():  # a particle glued on: help@shop.example로
-            token = token[:-1].rstrip(_TOKEN_EDGE)
-        while token and not token[0].isascii():
-            token = token[1:].lstrip(_TOKEN_EDGE)
+        token = _trim(token)
         local, _, domain = token.rpartition("@")
         labels = domain.split(".")
         if (
@@ -101,8 +108,18 @@ def _numbers(line: str) -> Iterator[tuple[str, str]]:
             yield "CREDIT_CARD", run
         elif re.fullmatch(r"\d{3}([- ])\d{2}\1\d{4}", run) and ssn.is_valid(run.replace(" ", "-")):
             yield "US_SSN", run
-        elif re.fullmatch(r"\d{6}-\d{7}", run) and rrn.is_valid(run):
+        elif re.fullmatch(r"\d{6}-\d{7}", run) and _rrn_ok(run):
             yield "KR_RRN", run
+
+
+def _rrn_ok(run: str) -> bool:
+    try:
+        rrn.validate(run)
+    except InvalidChecksum:
+        return True  # numbers issued since October 2020 carry no check digit
+    except ValidationError:
+        return False
+    return True
 
 
 def _ibans(line: str) -> Iterator[str]:
@@ -113,7 +130,7 @@ def _ibans(line: str) -> Iterator[str]:
             candidate = tail[: chars[count - 1] + 1]
             if not candidate.replace(" ", "").isalnum():
                 continue
-            if iban.is_valid(candidate):
+            if iban.is_valid(candidate, check_country=False):  # checksum and length, not the BBAN layout
                 yield candidate
                 break
 
@@ -121,7 +138,7 @@ def _ibans(line: str) -> Iterator[str]:
 def _ips(line: str) -> Iterator[str]:
     words = re.split(r"[\s,;()\[\]<>\"'=/]+", line)
     for before, token in zip(["", *words], words, strict=False):
-        token = token.strip(".")
+        token = _trim(token)
         if not token or not (token.count(".") == 3 or token.count(":") >= 2):
             continue
         try:

@@ -292,16 +292,14 @@ def shipped_carriers() -> list[str]:
 _CONTACT = re.compile(r"(?i)phone|tel\b|tel\.|fax|facsimile|telecopy|e-?mail|@|contact|call|attention|attn")
 
 
+def is_contact_detail(text: str, start: int, end: int, kind: str) -> bool:
+    """Real contact details in otherwise clean text: every e-mail address (it is one, whoever wrote it) and
+    a phone next to a contact word."""
+    near = text[max(0, start - 80) : start] + text[end : end + 80]
+    return kind == "EMAIL" or kind == "PHONE" and _CONTACT.search(near) is not None
+
+
 def false_positives(texts: Iterable[str], detect: Callable[[str], list[tuple[int, int, str]]]) -> list[str]:
-    """Detections in clean text that are not real contact details: every e-mail address is one (it is an
-    address, whoever wrote it), a phone is one next to a contact word; anything else is a false positive."""
-    wrong: list[str] = []
-    for text in texts:
-        for start, end, kind in detect(text):
-            if kind == "EMAIL":
-                continue
-            near = text[max(0, start - 80) : start] + text[end : end + 80]
-            if kind == "PHONE" and _CONTACT.search(near):
-                continue
-            wrong.append(f"{kind}: {text[start:end]}")
-    return wrong
+    """Detections in clean text that are not real contact details, as "TYPE: string"."""
+    return [f"{kind}: {text[start:end]}" for text in texts for start, end, kind in detect(text)
+            if not is_contact_detail(text, start, end, kind)]
