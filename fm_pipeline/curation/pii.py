@@ -82,6 +82,9 @@ _PHONE_CUE = re.compile(
 )
 _SSN_CUE = re.compile(r"(?i)ssn|social security|soc\. ?sec|sécurité sociale|seguro social|社会保障|사회보장")
 _RRN_CUE = re.compile(r"(?i)주민|rrn|resident registration|registration (?:no|number)|住民|居民")
+_IP_CUE = re.compile(  # not inside a word, nor in the <IP_ADDRESS> placeholder
+    r"(?i)(?<![a-z_])(?:ip(?:v4)?|inet|addr(?:ess)?|adresse|ping)(?![a-z_])|주소|アドレス|地址|पता|عنوان"
+)
 _NON_DIGIT = re.compile(r"\D")
 _GROUPS = re.compile(r"[0-9]+")
 
@@ -97,6 +100,9 @@ _IBAN_LENGTHS = {
         "SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30",
     )
 }
+_PRIVATE_V4 = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 _NON_IDENTIFYING_V6 = tuple(ipaddress.ip_network(n) for n in ("::/127", "2001:db8::/32", "ff00::/8"))
 _LOCAL_V6 = tuple(ipaddress.ip_network(n) for n in ("fe80::/10", "fc00::/7"))
 
@@ -199,15 +205,19 @@ def _us_ssn_span(m: re.Match[str]) -> Span | None:
 
 
 def _ip_span(m: re.Match[str]) -> Span | None:
-    """Addresses that can point at someone. IPv4: only globally routable ones (private, loopback,
-    link-local, documentation, multicast and reserved ranges identify no one), and not dotted quads that
-    are versions or outline numbers. IPv6: all but loopback, unspecified, documentation and multicast;
-    link-local and unique-local ones only when the host part is more than a hand-numbered ``::1``."""
+    """Addresses that can point at someone. IPv4: globally routable ones, not dotted quads that are
+    versions or outline numbers; private ones (10/8, 172.16/12, 192.168/16, 100.64/10) only when the text
+    calls them someone's IP ("my ip 192.168.0.12", "inet 10.41.21.72"), not a router's address in a how-to;
+    loopback, link-local, documentation, multicast and reserved ranges never. IPv6: all but loopback,
+    unspecified, documentation and multicast; link-local and unique-local ones only when the host part is
+    more than a hand-numbered ``::1``."""
     try:
         addr = ipaddress.ip_address(m.group())
     except ValueError:
         return None
     if addr.version == 4:
+        if any(addr in net for net in _PRIVATE_V4):
+            return m.span() if _cue_near(m, _IP_CUE, before=16) else None
         keep = _is_outline_number(m) or not addr.is_global or addr.is_multicast or addr.is_reserved
         return None if keep else m.span()
     if addr.ipv4_mapped is not None:

@@ -71,7 +71,7 @@ _DOMAINS = ("example.com", "mail.example.org", "uni-heidelberg.de", "cs.stanford
 _CUES = {
     "en": {"PHONE": "Call me at {v} after six.", "EMAIL": "Write to {v} for details.",
            "CREDIT_CARD": "The card number is {v}, expiring 09/27.", "IBAN": "Please transfer to IBAN {v}.",
-           "US_SSN": "Her SSN is {v}.", "IP_ADDRESS": "The login came from {v} last night.",
+           "US_SSN": "Her SSN is {v}.", "IP_ADDRESS": "The login came from IP {v} last night.",
            "KR_RRN": "Resident registration number: {v}."},
     "ko": {"PHONE": "연락처는 {v}이고 평일에만 받습니다.", "EMAIL": "문의는 {v}로 보내 주세요.",
            "CREDIT_CARD": "카드 번호 {v}로 결제했습니다.", "IBAN": "계좌 {v}으로 송금해 주세요.",
@@ -79,19 +79,19 @@ _CUES = {
            "KR_RRN": "주민등록번호 {v}을 입력하세요."},
     "ja": {"PHONE": "電話番号は{v}です。", "EMAIL": "メールは{v}までお願いします。",
            "CREDIT_CARD": "カード番号は{v}です。", "IBAN": "振込先IBANは{v}です。", "US_SSN": "SSNは{v}です。",
-           "IP_ADDRESS": "アクセス元は{v}でした。", "KR_RRN": "住民登録番号は{v}です。"},
+           "IP_ADDRESS": "アクセス元IPアドレスは{v}でした。", "KR_RRN": "住民登録番号は{v}です。"},
     "zh": {"PHONE": "请拨打{v}联系我们。", "EMAIL": "请发邮件至{v}。", "CREDIT_CARD": "信用卡号为{v}。",
-           "IBAN": "请汇款至{v}。", "US_SSN": "社会保障号码SSN：{v}。", "IP_ADDRESS": "来源地址{v}。",
+           "IBAN": "请汇款至{v}。", "US_SSN": "社会保障号码SSN：{v}。", "IP_ADDRESS": "来源IP地址{v}。",
            "KR_RRN": "居民登记号码RRN：{v}。"},
     "de": {"PHONE": "Telefon: {v} (werktags).", "EMAIL": "Schreiben Sie an {v}.", "CREDIT_CARD": "Kartennummer {v}.",
            "IBAN": "Bitte überweisen Sie auf {v}.", "US_SSN": "Die SSN lautet {v}.",
-           "IP_ADDRESS": "Zugriff von {v} um 03:12 Uhr.", "KR_RRN": "RRN {v}."},
+           "IP_ADDRESS": "Zugriff von IP {v} um 03:12 Uhr.", "KR_RRN": "RRN {v}."},
     "fr": {"PHONE": "Appelez le {v} avant midi.", "EMAIL": "Écrivez-nous à {v}.",
            "CREDIT_CARD": "Carte bancaire n° {v}.", "IBAN": "Virement sur l'IBAN {v}.",
-           "US_SSN": "Son SSN est {v}.", "IP_ADDRESS": "Connexion depuis {v}.", "KR_RRN": "RRN : {v}."},
+           "US_SSN": "Son SSN est {v}.", "IP_ADDRESS": "Connexion depuis l'adresse IP {v}.", "KR_RRN": "RRN : {v}."},
     "es": {"PHONE": "Llame al {v} de lunes a viernes.", "EMAIL": "Escríbanos a {v}.",
            "CREDIT_CARD": "Tarjeta {v}.", "IBAN": "Transfiera a la cuenta {v}.", "US_SSN": "Su SSN es {v}.",
-           "IP_ADDRESS": "Acceso desde {v}.", "KR_RRN": "RRN: {v}."},
+           "IP_ADDRESS": "Acceso desde la IP {v}.", "KR_RRN": "RRN: {v}."},
     "ar": {"PHONE": "رقم الهاتف {v} متاح مساء.", "EMAIL": "راسلنا على {v} شكرا.",
            "CREDIT_CARD": "رقم البطاقة {v} صالح.", "IBAN": "حول المبلغ إلى {v} اليوم.",
            "US_SSN": "رقم SSN هو {v}.", "IP_ADDRESS": "عنوان IP هو {v}.", "KR_RRN": "رقم RRN هو {v}."},
@@ -175,7 +175,9 @@ def ssn(rng: random.Random) -> str:
 
 
 def ip_address(rng: random.Random) -> str:
-    kind = rng.randrange(6)
+    kind = rng.randrange(7)
+    if kind == 6:  # a private address, which counts when a sentence names it as an IP
+        return str(ipaddress.IPv4Address(rng.choice((0x0A000000, 0xC0A80000)) | rng.getrandbits(16)))
     if kind < 3:
         while True:
             addr = ipaddress.IPv4Address(rng.getrandbits(32))
@@ -213,7 +215,8 @@ GENERATORS: dict[str, Callable[[random.Random], str]] = {
 def _sentence(rng: random.Random, kind: str, value: str) -> tuple[str, int, str]:
     """A sentence carrying the value; returns it, the value's offset and the value as written."""
     lang = rng.choice(sorted(_CUES))
-    bare = kind in ("US_SSN", "KR_RRN") and "-" not in value or kind == "PHONE" and value.isdigit()
+    private = kind == "IP_ADDRESS" and ipaddress.ip_address(value).is_private
+    bare = kind in ("US_SSN", "KR_RRN") and "-" not in value or kind == "PHONE" and value.isdigit() or private
     template = _CUES[lang][kind] if bare or rng.random() < 0.7 else rng.choice(_NEUTRAL)
     if kind == "PHONE" and lang in ("ja", "zh") and rng.random() < 0.3:
         value = value.translate(_FULL_WIDTH)

@@ -104,6 +104,14 @@ def test_private_addresses_versions_and_outline_numbers_are_kept(text: str) -> N
     assert redact_pii(text) == (text, {})
 
 
+def test_private_addresses_count_when_named_as_someones_ip() -> None:
+    text = "inet 10.41.21.72\nCan you ping me on my ip 192.168.0.12?\n접속 IP는 172.16.4.2였습니다.\nrouter at 10.0.0.1"
+    assert redact_pii(text) == (
+        "inet <IP_ADDRESS>\nCan you ping me on my ip <IP_ADDRESS>?\n접속 IP는 <IP_ADDRESS>였습니다.\nrouter at 10.0.0.1",
+        {"IP_ADDRESS": 3},
+    )
+
+
 def test_ipv6_in_every_notation() -> None:
     text = (
         "full 2001:0db9:0000:0000:0000:ff00:0042:8329, compressed 2a00:1450:4001:82a::200e, "
@@ -234,6 +242,7 @@ def test_recall_and_precision_on_a_seeded_labelled_set() -> None:
     assert all(result["recall_by_type"][kind] >= 0.90 for kind in TYPES), result
     assert result["false_positives"] == []
     assert result["precision"] == 1.0
+    assert [found for doc in docs for found in find_pii(redact_pii(doc.text)[0])] == [], "redaction is final"
 
 
 def test_no_false_positives_in_the_shipped_clean_text() -> None:
