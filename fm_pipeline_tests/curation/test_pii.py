@@ -105,9 +105,9 @@ def test_private_addresses_versions_and_outline_numbers_are_kept(text: str) -> N
 
 
 def test_private_addresses_count_when_named_as_someones_ip() -> None:
-    text = "inet 10.41.21.72\nCan you ping me on my ip 192.168.0.12?\n접속 IP는 172.16.4.2였습니다.\nrouter at 10.0.0.1"
+    text = "inet 10.41.21.72\nping me on my ip 192.168.0.12?\n접속 IP는 172.16.4.2였습니다.\nrouter at 10.0.0.1"
     assert redact_pii(text) == (
-        "inet <IP_ADDRESS>\nCan you ping me on my ip <IP_ADDRESS>?\n접속 IP는 <IP_ADDRESS>였습니다.\nrouter at 10.0.0.1",
+        "inet <IP_ADDRESS>\nping me on my ip <IP_ADDRESS>?\n접속 IP는 <IP_ADDRESS>였습니다.\nrouter at 10.0.0.1",
         {"IP_ADDRESS": 3},
     )
 
