@@ -27,7 +27,7 @@ from fm_pipeline.curation.parquet_io import (
     list_shards,
     staged_dir,
 )
-from fm_pipeline.curation.pii import find_pii, redact_pii
+from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
 
@@ -199,14 +199,3 @@ def audit_filter(raw_shards: list[Path], output_dir: Path) -> dict[str, int]:
         "kept": count_rows(list_shards(output_dir / "kept")),
         "rejected": count_rows(list_shards(output_dir / "rejected")),
     }
-
-
-def residual_pii(shards: list[Path], limit: int = 20) -> list[dict[str, str]]:
-    """PII patterns still present in kept text (should be none): id, type and the matched string."""
-    found: list[dict[str, str]] = []
-    for row in iter_rows(shards, columns=["id", "text"]):
-        for kind, match in find_pii(row["text"]):
-            found.append({"id": row["id"], "type": kind, "match": match})
-            if len(found) >= limit:
-                return found
-    return found

@@ -1,13 +1,19 @@
 """PII redaction with typed placeholders (``<EMAIL>``, ``<PHONE>``, ...).
 
 Each detector is a regular expression that finds candidates plus a validator that rejects look-alikes
-(Luhn for cards, mod-97 for IBANs, calendar dates for Korean RRNs, SSA rules for SSNs, ``ipaddress`` for
-IPs), so dates, versions, prices and order numbers survive. Detectors run in a fixed order on the text
-left by the previous ones: e-mails first (their digits are not phones), then the validated numbers
-(IBAN, card, RRN, SSN, IP) before the loose phone shapes that would otherwise swallow them.
+(Luhn and issuer prefixes for cards, mod-97 for IBANs, calendar dates for Korean RRNs, SSA rules for SSNs,
+``ipaddress`` for IPs, digit counts and group shapes for phones), so dates, versions, prices and order
+numbers survive. Detectors run in a fixed order, each on the text left by the previous ones: e-mails first
+(their digits are not phones), then the validated numbers (IBAN, card, RRN, SSN, IP) before the loose phone
+shapes that would otherwise swallow them. Bare digit runs (``5551234567``, ``123456789``) count only after a
+word that names them ("phone", "SSN", "전화", "電話", ...).
 
-Most documents hold no PII, so one cheap pre-check (an ``@``, a run of nine digits, a dotted quad or an
-IPv6 head) decides whether the detectors run at all.
+Boundaries are about ASCII letters and digits, not any ``\\w``: ``010-1234-5678이고`` and
+``090-1234-5678です`` are phones. Full-width and Arabic-Indic digits and full-width punctuation are folded to
+ASCII one character for one (offsets do not move) before matching, and placeholders go into the original.
+
+Most documents hold no PII, so one cheap pre-check (an ``@``, a run of nine digits, a dotted quad or a
+hex-colon group) decides whether the detectors run at all.
 """
 
 from __future__ import annotations
@@ -19,68 +25,88 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Cheap gate, run over every document: each digit-bearing detector needs nine digits in a run with at
-# most two separator characters between them (the shortest phone or SSN), a dotted quad (IPv4), or a
-# 4-hex-digit group starting with 2 or 3 then a colon (global IPv6 lives in 2000::/3). Dates
-# (2024-03-15, 11/02/2006), year ranges and times stay below it. Only ASCII digits count.
+# Same-length folding: full-width, Arabic-Indic, Persian and Devanagari digits, full-width + - ( ) . @, the
+# dash look-alikes that Japanese and typeset text put between digit groups, and no-break spaces.
+_FOLD = {ord(c): "0123456789"[i % 10] for i, c in enumerate("０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९")}
+_FOLD.update({ord(c): a for c, a in zip("＋（）．＠－‐‑‒–−ー\u00a0\u202f", "+().@-------  ", strict=True)})
+_NEEDS_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
+
+# Cheap gates, run over every document as it is (folding every document would cost more than the gate),
+# so they know the wide digits and separators that folding maps. Each digit-bearing detector needs nine
+# digits in a run with at most two separator characters between them (the shortest phone or SSN), a
+# dotted quad (IPv4) or an IBAN head (two capitals, two digits, two groups of four, which may be letters);
+# IPv6 needs a hex digit, a colon, up to four hex digits, a colon. Dates (2024-03-15), years and times
+# stay below the first. The IPv6 gate starts at a colon so the scan skips ahead to colons only.
+_WIDE_DIGIT = "０-９٠-٩۰-۹०-९"
+_WIDE_SEP = "－‐‑‒–−ー\u00a0\u202f（）＋．"
 _DIGIT_HINT = re.compile(
-    r"[0-9](?:(?:[ ().-]{0,2}[0-9]){8}|\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|(?<=[23])[0-9A-Fa-f]{3}:[0-9A-Fa-f]{0,4}:)"
+    rf"[0-9{_WIDE_DIGIT}](?:(?:[ ()+./{_WIDE_SEP}-]{{0,2}}[0-9{_WIDE_DIGIT}]){{8}}"
+    rf"|[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]"
+    r"|(?<=[A-Z][A-Z][0-9])[0-9][ -]?[A-Z0-9]{4}[ -]?[A-Z0-9]{4})"
 )
+_IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:")
 
 # Speed: every pattern starts with a plain character class and checks its left boundary with a
 # lookbehind *after* that first character, which lets the regex engine skip ahead with a fast
 # character scan instead of trying a full match at every position.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_IBAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?!\w)")
-_CARD = re.compile(r"[0-9](?<![\w+.,-][0-9])[0-9]{3}(?:[ -]?[0-9]{3,6}){2,4}(?![\w-]|[.,][0-9])")
-_KR_RRN = re.compile(r"([0-9](?<![\w.-][0-9])[0-9])([0-9]{2})([0-9]{2})-([1-8])[0-9]{6}(?![\w-])")
-_US_SSN = re.compile(r"([0-9](?<![\w.-][0-9])[0-9]{2})-([0-9]{2})-([0-9]{4})(?![\w-])")
-_IPV4 = re.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?!\w|\.[0-9])")
-_IPV6 = re.compile(r"[23](?<![\w:][23])[0-9A-Fa-f]{3}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
-_INTL_PHONE = re.compile(
-    r"\+(?<![\w+.-]\+)(?:"
-    # +1: North American numbering, exactly ten digits after the country code: +1 415 555 0132
-    r"1[ .-]?(?:\([0-9]{3}\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}"
-    # other countries: separated groups, e.g. +44 (0)20 7946 0958, +82 10-1234-5678, +33 1 23 45 67 89.
-    # Every group after the country code starts with a separator or a bracket, so a long digit run has
-    # one parse, not thousands (no catastrophic backtracking).
-    r"|[2-9][0-9]{0,2}(?:[ .-]?\([0-9]{1,4}\) ?[0-9]{0,8}|[ .-][0-9]{1,8}){1,7}"
-    # ... or no separators at all: +4930123456
-    r"|[2-9][0-9]{8,14}"
-    r")(?![\w-]|\.[0-9])"
+_IBAN = re.compile(
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,8}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
 )
-# National shapes, never a run inside a longer list of digit groups (a failed IBAN, a table row). The
-# first character is consumed, then each branch checks which one it was.
-_NATIONAL_PHONE = re.compile(
-    r"[(0-9](?<![\w+.-][(0-9])(?<![0-9][ -][(0-9])(?:"
-    # bracketed area code: (415) 555-0132, (02) 1234 5678
-    r"(?<=\()[0-9]{2,4}\) ?[0-9]{3,4}[-. ][0-9]{4}"
-    # trunk 0: 010-1234-5678, 02-123-4567, 090-1234-5678, 020 7946 0958 (no dots: 01.02.2024 is a date)
-    r"|(?<=0)[0-9]{1,3}([- ])[0-9]{3,4}\1[0-9]{4}"
-    # North American: 1-800-555-0199, 415-555-0132, 415.555.0132
-    r"|(?<=1)[-. ][2-9][0-9]{2}([-. ])[2-9][0-9]{2}\2[0-9]{4}"
-    r"|(?<=[2-9])[0-9]{2}([-. ])[2-9][0-9]{2}\3[0-9]{4}"
-    r")(?![\w-]|[. ][0-9])"
+_CARD = re.compile(r"[0-9](?<![A-Za-z0-9+.,-][0-9])[0-9]{3}(?:[ -]?[0-9]{3,6}){2,4}(?![A-Za-z0-9-]|[.,][0-9])")
+_KR_RRN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{5}(?: ?- ?|)[1-8][0-9]{6}(?![A-Za-z0-9-])")
+_US_SSN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{2}(?:([- ])[0-9]{2}\1|[0-9]{2})[0-9]{4}(?![A-Za-z0-9-])")
+_IPV4 = re.compile(r"[0-9](?<![A-Za-z0-9.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])")
+_IPV6 = re.compile(
+    r"[0-9A-Fa-f:](?<![A-Za-z0-9:.][0-9A-Fa-f:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
+    r"(?![A-Za-z0-9:]|\.[0-9])"
 )
-# Dotted quads that are versions or outline numbers ("version 1.2.3.4", "Section 8.3.2.1"), not addresses.
+# Any phone shape: an optional + or (+ or (, digit groups joined by one separator ( - . space, a bracket
+# with an optional space or separator), an optional extension. Every group after the first needs a
+# separator, so a long digit run has one parse (no catastrophic backtracking). `_phone_span` decides.
+_PHONE = re.compile(
+    r"[+(0-9](?<![A-Za-z0-9_+.,/@-][+(0-9])(?:(?<=\()\+)?[0-9]{0,14}(?:(?:\)[ ./-]?|[ ./-]?\(|[ ./-])[0-9]{1,14}){0,9}"
+    r"(?:(?P<ext> ?(?:x|ext\.? ?) ?[0-9]{1,6}))?(?![A-Za-z0-9]|[.,/-][0-9])"
+)
+# Versions and outline numbers ("version 1.2.3.4", "Section 8.3.2.1"), not addresses.
 _NOT_IP_BEFORE = re.compile(
     r"(?i)(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bsection|\bsec\.|\bclause|\barticle|"
     r"\bparagraph|\bpara\.|\bitem|\bstep|\bchapter|\brule|§)\s*$"
 )
+# Words that make a bare digit run a phone number, an SSN or an RRN (searched in the 48 characters before).
+_PHONE_CUE = re.compile(
+    r"(?i)tel\b|tel\.|phone|call|mobile|cell|fax|whats ?app|contact|reach|dial|hotline|telefon|téléphone|"
+    r"teléfono|telefone|telefono|tél|móvil|handy|portable|appel|llam|anruf|chiama|ligue|número|numéro|nummer|"
+    r"номер|звон|電話|携帯|番号|连络|联系|电话|手机|号码|拨打|致电|전화|연락|휴대|"
+    r"هاتف|جوال|رقم|फ़ोन|फोन|मोबाइल|संपर्क|नंबर"
+)
+_SSN_CUE = re.compile(r"(?i)ssn|social security|soc\. ?sec|sécurité sociale|seguro social|社会保障|사회보장")
+_RRN_CUE = re.compile(r"(?i)주민|rrn|resident registration|registration (?:no|number)|住民|居民")
+_IP_CUE = re.compile(  # not inside a word, nor in the <IP_ADDRESS> placeholder
+    r"(?i)(?<![a-z_])(?:ip(?:v4)?|inet|addr(?:ess)?|adresse|ping)(?![a-z_])|주소|アドレス|地址|पता|عنوان"
+)
 _NON_DIGIT = re.compile(r"\D")
+_GROUPS = re.compile(r"[0-9]+")
 
-# ISO 13616 IBAN lengths by country.
+# ISO 13616 IBAN lengths by country (the SWIFT registry, 2024).
 _IBAN_LENGTHS = {
     cc: int(n)
     for cc, n in re.findall(
         r"([A-Z]{2})(\d{2})",
-        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DK18 DO28 EE20 "
-        "EG29 ES24 FI18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 "
-        "KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 MR27 MT31 MU30 NL18 NO15 PK24 "
-        "PL28 PS29 PT25 QA29 RO24 RS22 SA24 SC31 SD18 SE24 SI19 SK24 SM27 ST25 SV28 TL23 TN24 TR26 UA29 "
-        "VA22 VG24 XK20",
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DJ27 DK18 DO28 "
+        "EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HN28 HR21 HU28 IE22 IL23 IQ23 IS26 "
+        "IR26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 "
+        "NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 "
+        "SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30",
     )
 }
+_PRIVATE_V4 = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+_NON_IDENTIFYING_V6 = tuple(ipaddress.ip_network(n) for n in ("::/127", "2001:db8::/32", "ff00::/8"))
+_LOCAL_V6 = tuple(ipaddress.ip_network(n) for n in ("fe80::/10", "fc00::/7"))
+
+Span = tuple[int, int]
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -104,51 +130,104 @@ def _card_prefix_ok(d: str) -> bool:
         return n == 16
     if 300 <= p3 <= 305 or p2 in (36, 38, 39):  # Diners Club
         return 14 <= n <= 19
-    if 3528 <= p4 <= 3589:  # JCB
+    if p2 == 35:  # JCB (3528-3589; generators of test numbers use all of 35)
         return 16 <= n <= 19
-    if p2 == 50 or 56 <= p2 <= 69:  # Maestro, Discover, UnionPay, RuPay
+    if p4 in (2131, 1800):  # JCB, 15 digits
+        return n == 15
+    if p2 == 50 or 56 <= p2 <= 58 or p4 in (6304, 6759, 6761, 6762, 6763, 6390):  # Maestro
+        return 12 <= n <= 19
+    if 60 <= p2 <= 69:  # Discover, UnionPay, RuPay, Maestro
         return 13 <= n <= 19
     return False
 
 
-def _is_card(m: re.Match[str]) -> bool:
+def _cue_near(m: re.Match[str], cue: re.Pattern[str], before: int = 48) -> bool:
+    """A cue word in the `before` characters before or the 16 after (Korean, Japanese and Chinese often
+    name the number after it: 请拨打…联系)."""
+    text = m.string
+    return cue.search(text, max(0, m.start() - before), m.start()) is not None or \
+        cue.search(text, m.end(), m.end() + 16) is not None
+
+
+def _card_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
-    return 13 <= len(digits) <= 19 and _card_prefix_ok(digits) and _luhn_ok(digits)
+    ok = 12 <= len(digits) <= 19 and _card_prefix_ok(digits) and _luhn_ok(digits)
+    return m.span() if ok else None
 
 
-def _is_iban(m: re.Match[str]) -> bool:
-    compact = m.group().replace(" ", "")
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return False
+def _iban_span(m: re.Match[str]) -> Span | None:
+    """The mod-97 checksum decides. A match longer than its country's registry length (a reference after
+    the IBAN) is cut back to it at a group boundary; other lengths from 15 to 34 count when the checksum
+    holds (generators of synthetic IBANs write them: Faker's GB IBANs have 21 characters)."""
+    text = m.group()
+    ends = [i + 1 for i, ch in enumerate(text) if ch.isalnum() and (i + 1 == len(text) or not text[i + 1].isalnum())]
+    want = _IBAN_LENGTHS.get(text[:2])
+    if want is None:
+        return None
+    for end in sorted(ends, key=lambda e: (_alnum_count(text[:e]) != want, -e)):
+        compact = text[:end].replace(" ", "").replace("-", "")
+        if 15 <= len(compact) <= 34 and _mod97_ok(compact):
+            return m.start(), m.start() + end
+    return None
+
+
+def _alnum_count(text: str) -> int:
+    return sum(ch.isalnum() for ch in text)
+
+
+def _mod97_ok(compact: str) -> bool:
     rearranged = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _is_kr_rrn(m: re.Match[str]) -> bool:
-    yy, mm, dd, gender = (int(g) for g in m.groups())
+def _kr_rrn_span(m: re.Match[str]) -> Span | None:
+    digits = _NON_DIGIT.sub("", m.group())
+    if "-" not in m.group() and not _cue_near(m, _RRN_CUE, before=24):
+        return None
+    yy, mm, dd, gender = int(digits[:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6])
+    if (mm == 0 and dd <= 31) or (dd == 0 and mm <= 12):  # an unknown month or day, as generators write it
+        return m.span()
     century = 1900 if gender in (1, 2, 5, 6) else 2000  # 5-8: foreign residents, same centuries
     try:
         datetime.date(century + yy, mm, dd)
     except ValueError:
-        return False
-    return True
+        return None
+    return m.span()
 
 
-def _is_us_ssn(m: re.Match[str]) -> bool:
-    area, group, serial = m.groups()
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+def _us_ssn_span(m: re.Match[str]) -> Span | None:
+    digits = _NON_DIGIT.sub("", m.group())
+    if m.group(1) is None and not _cue_near(m, _SSN_CUE, before=24):
+        return None
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    ok = area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+    return m.span() if ok else None
 
 
-def _is_public_ip(m: re.Match[str]) -> bool:
-    """Only globally routable addresses identify someone; private, loopback, link-local, documentation,
-    multicast and reserved ranges do not, nor do dotted quads that are versions or outline numbers."""
+def _ip_span(m: re.Match[str]) -> Span | None:
+    """Addresses that can point at someone. IPv4: globally routable ones, not dotted quads that are
+    versions or outline numbers; private ones (10/8, 172.16/12, 192.168/16, 100.64/10) only when the text
+    calls them someone's IP ("my ip 192.168.0.12", "inet 10.41.21.72"), not a router's address in a how-to;
+    loopback, link-local, documentation, multicast and reserved ranges never. IPv6: all but loopback,
+    unspecified, documentation and multicast; link-local and unique-local ones only when the host part is
+    more than a hand-numbered ``::1``."""
     try:
         addr = ipaddress.ip_address(m.group())
     except ValueError:
-        return False
-    if addr.version == 4 and _is_outline_number(m):
-        return False
-    return addr.is_global and not addr.is_multicast and not addr.is_reserved
+        return None
+    if addr.version == 4:
+        if any(addr in net for net in _PRIVATE_V4):
+            return m.span() if _cue_near(m, _IP_CUE, before=16) else None
+        keep = _is_outline_number(m) or not addr.is_global or addr.is_multicast or addr.is_reserved
+        return None if keep else m.span()
+    if addr.ipv4_mapped is not None:
+        v4 = addr.ipv4_mapped
+        return m.span() if v4.is_global and not v4.is_multicast else None
+    if m.group().count(":") < 2 or any(addr in net for net in _NON_IDENTIFYING_V6):
+        return None
+    if any(addr in net for net in _LOCAL_V6) and int(addr) & 0xFFFF_FFFF_FFFF_FFFF <= 0xFFFF:
+        return None
+    return m.span()
 
 
 def _is_outline_number(m: re.Match[str]) -> bool:
@@ -161,35 +240,92 @@ def _is_outline_number(m: re.Match[str]) -> bool:
     return heads_line and all(len(octet) <= 2 for octet in m.group().split("."))
 
 
-def _is_phone(m: re.Match[str]) -> bool:
-    return 9 <= len(_NON_DIGIT.sub("", m.group())) <= 15  # E.164 caps numbers at 15 digits
+def _phone_span(m: re.Match[str]) -> Span | None:
+    """Whether a digit-group shape is a phone number, and its exact span (an unmatched leading bracket
+    stays in the text). Marked shapes count on their own: a leading + or 00 (international), a bracketed
+    group, a trunk 0, North American 3-3-4, Brazilian "11 91234-5678", Chinese mobile 1[3-9]x. Any other run of 9
+    to 15 digits (a bare 5551234567, a Polish 518 246 281) counts only next to a cue word."""
+    start, end = m.span()
+    body = m.group()[: m.start("ext") - start] if m.group("ext") else m.group()
+    if body.startswith("(") and ")" not in body:
+        body, start = body[1:], start + 1
+    groups = _GROUPS.findall(body)
+    digits = "".join(groups)
+    n = len(digits) - ("(0)" in body)
+    if n < 8:
+        return None
+    if body[0] == "+" or body.startswith("(+"):
+        return (start, end) if 8 <= n <= 15 else None
+    if not 9 <= n <= 15 or len(digits) == 13 and digits[:3] in ("978", "979"):  # ISBN-13
+        return None
+    sizes = [len(g) for g in groups]
+    marked = (
+        (digits.startswith("00") and sizes[0] <= 5 and n >= 11)
+        or (n <= 13 and not _is_number(groups, body) and (
+            (len(groups) > 1 and digits[0] == "0" and digits[1] != "0" and sizes[0] <= 5 and "/" not in body)
+            or _AREA_CODE.search(body) is not None
+            or (len(groups) >= 3 and n in (10, 11) and sizes[-3:] == [3, 3, 4])
+            or _BRAZIL.fullmatch(body) is not None
+            or (n == 11 and digits[0] == "1" and digits[1] in "3456789" and sizes in ([11], [3, 4, 4], [3, 8]))
+            or (sizes in ([10], [11]) and digits[0] == "0" and digits[1] != "0")
+        ))
+    )
+    return (start, end) if marked or _cue_near(m, _PHONE_CUE) else None
+
+
+_BRAZIL = re.compile(r"[0-9]{2} [0-9]{4,5}-[0-9]{4}")  # 11 91234-5678 (not an account no. 40-7690-5189)
+# One bracketed area code: 2-3 digits, or 3-5 with a trunk 0 ("(2010) 6(9) 1436" is a citation).
+_AREA_CODE = re.compile(r"^[^(]*\((?:[0-9]{2,3}|0[0-9]{2,4})\)[^(]*$")
+
+
+def _is_number(groups: list[str], body: str) -> bool:
+    """A decimal number (3.14159265) or a thousands-grouped count (1 234 567, 1.234.567)."""
+    seps = set(_GROUPS.split(body)[1:-1])
+    if len(groups) == 2 and seps == {"."}:
+        return True
+    return len(groups) > 2 and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]) and seps in ({" "}, {"."})
 
 
 @dataclass(frozen=True)
 class _Detector:
     kind: str
     pattern: re.Pattern[str]
-    valid: Callable[[re.Match[str]], bool]
+    span: Callable[[re.Match[str]], Span | None]
+    hint: re.Pattern[str] | None = None
+    """A quick scan a line must pass first, for patterns whose first character is common in prose (capital
+    letters for IBANs, hex letters for IPv6): long contract lines would otherwise cost a try at each one."""
 
 
 # Order matters: validated long numbers before the phone shapes that could swallow them.
 _DETECTORS = (
-    _Detector("IBAN", _IBAN, _is_iban),
-    _Detector("CREDIT_CARD", _CARD, _is_card),
-    _Detector("KR_RRN", _KR_RRN, _is_kr_rrn),
-    _Detector("US_SSN", _US_SSN, _is_us_ssn),
-    _Detector("IP_ADDRESS", _IPV4, _is_public_ip),
-    _Detector("IP_ADDRESS", _IPV6, _is_public_ip),
-    _Detector("PHONE", _INTL_PHONE, _is_phone),
-    _Detector("PHONE", _NATIONAL_PHONE, _is_phone),
+    _Detector("IBAN", _IBAN, _iban_span, re.compile(r"[0-9](?<=[A-Z][A-Z][0-9])[0-9]")),
+    _Detector("CREDIT_CARD", _CARD, _card_span),
+    _Detector("KR_RRN", _KR_RRN, _kr_rrn_span),
+    _Detector("US_SSN", _US_SSN, _us_ssn_span),
+    _Detector("IP_ADDRESS", _IPV6, _ip_span, _IPV6_HINT),  # first: ::ffff:1.2.3.4 holds a dotted quad
+    _Detector("IP_ADDRESS", _IPV4, _ip_span),
+    _Detector("PHONE", _PHONE, _phone_span),
 )
-_EMAIL_DETECTOR = _Detector("EMAIL", _EMAIL, lambda m: True)
+_EMAIL_DETECTOR = _Detector("EMAIL", _EMAIL, lambda m: m.span())
+
+
+def _fold(text: str) -> str:
+    """ASCII digits and punctuation for matching, one character for one, so spans fit the original."""
+    if text.isascii():
+        return text
+    return _NEEDS_FOLD.sub(_fold_char, text)  # few hits: faster than str.translate over the whole text
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    return _FOLD[ord(m.group())]
 
 
 def may_contain_pii(text: str) -> bool:
     """The cheap gate: when False, `find_pii` finds nothing. Every detector needs an ``@``, nine digits in
-    a run (the shortest phone or SSN; an IBAN's account number), a dotted quad or an IPv6 head."""
-    return "@" in text or _DIGIT_HINT.search(text) is not None
+    a run (the shortest phone or SSN), an IBAN head, a dotted quad or a hex-colon group."""
+    return (
+        "@" in text or "＠" in text or _DIGIT_HINT.search(text) is not None or _IPV6_HINT.search(text) is not None
+    )
 
 
 def _candidate_lines(text: str) -> dict[int, tuple[int, bool]]:
@@ -201,53 +337,66 @@ def _candidate_lines(text: str) -> dict[int, tuple[int, bool]]:
         return text.rfind("\n", 0, i) + 1, len(text) if end < 0 else end
 
     lines: dict[int, tuple[int, bool]] = {}
-    m = _DIGIT_HINT.search(text)
-    while m:
-        start, end = bounds(m.start())
-        lines[start] = (end, False)
-        m = _DIGIT_HINT.search(text, end + 1)
-    at = text.find("@")
-    while at >= 0:
-        start, end = bounds(at)
-        lines[start] = (end, True)
-        at = text.find("@", end + 1)
+    for hint in (_DIGIT_HINT, _IPV6_HINT):
+        m = hint.search(text)
+        while m:
+            start, end = bounds(m.start())
+            lines.setdefault(start, (end, False))
+            m = hint.search(text, end + 1)
+    for at_sign in "@＠":
+        at = text.find(at_sign)
+        while at >= 0:
+            start, end = bounds(at)
+            lines[start] = (end, True)
+            at = text.find(at_sign, end + 1)
     return lines
 
 
-def _scan_line(line: str, with_email: bool, found: list[tuple[str, str]]) -> str:
-    """Run the detectors in order over one line, recording what each replaced."""
+def _scan_line(line: str, with_email: bool) -> list[tuple[int, int, str]]:
+    """Run the detectors in order over one folded line; each found span is blanked out (same length) so
+    later detectors do not see it. Returns (start, end, type) in line order."""
+    found: list[tuple[int, int, str]] = []
     for det in (_EMAIL_DETECTOR, *_DETECTORS) if with_email else _DETECTORS:
+        if det.hint is not None and det.hint.search(line) is None:
+            continue
 
-        def replace(m: re.Match[str], det: _Detector = det) -> str:
-            if not det.valid(m):
+        def blank(m: re.Match[str], det: _Detector = det) -> str:
+            span = det.span(m)
+            if span is None:
                 return m.group()
-            found.append((det.kind, m.group()))
-            return f"<{det.kind}>"
+            found.append((*span, det.kind))
+            a, b = span[0] - m.start(), span[1] - m.start()
+            return m.group()[:a] + "\0" * (b - a) + m.group()[b:]
 
-        line = det.pattern.sub(replace, line)
-    return line
+        line = det.pattern.sub(blank, line)
+    return sorted(found)
 
 
-def _scan(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Redact every candidate line; return the new text and every (type, matched string) replaced."""
-    found: list[tuple[str, str]] = []
+def pii_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, type) of every PII item in `text`, in order; empty for clean text."""
     if not may_contain_pii(text):  # the common case: nothing to look at
-        return text, found
-    pieces: list[str] = []
-    pos = 0
-    for start, (end, with_email) in sorted(_candidate_lines(text).items()):
-        pieces += (text[pos:start], _scan_line(text[start:end], with_email, found))
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces), found
+        return []
+    return [
+        (start + a, start + b, kind)
+        for start, (end, with_email) in sorted(_candidate_lines(text).items())
+        for a, b, kind in _scan_line(_fold(text[start:end]), with_email)
+    ]
 
 
 def redact_pii(text: str) -> tuple[str, dict[str, int]]:
     """Replace PII with ``<TYPE>`` placeholders; return the text and how many of each type were replaced."""
-    redacted, found = _scan(text)
-    return redacted, dict(Counter(kind for kind, _ in found)) if found else {}
+    spans = pii_spans(text)
+    if not spans:
+        return text, {}
+    pieces: list[str] = []
+    pos = 0
+    for start, end, kind in spans:
+        pieces += (text[pos:start], f"<{kind}>")
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces), dict(Counter(kind for _, _, kind in spans))
 
 
 def find_pii(text: str) -> list[tuple[str, str]]:
     """(type, matched string) for every PII item `redact_pii` would replace; empty for clean text."""
-    return _scan(text)[1]
+    return [(kind, text[start:end]) for start, end, kind in pii_spans(text)]

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source, residual_pii
+from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.parquet_io import iter_rows, list_shards
+from fm_pipeline.curation.pii_audit import residual_pii
 from fm_pipeline.paths import raw_corpus_root
 
 
@@ -64,8 +65,14 @@ def test_pii_is_redacted_with_typed_placeholders_and_counted(common_crawl):
     assert json.loads(invoice["meta"])["pii_redactions"] == {"EMAIL": 1, "IBAN": 2}
     assert "<IBAN>" in invoice["text"] and "DE89 3704 0044 0532 0130 00" not in invoice["text"]
     assert "2024-03-15" in invoice["text"], "dates are not PII"
-    assert json.loads(kept["pii-ko-shop-contact"]["meta"])["pii_redactions"] == {"EMAIL": 1, "KR_RRN": 1}
-    assert residual_pii(list_shards(out / "kept")) == []
+    ko_shop = kept["pii-ko-shop-contact"]
+    assert json.loads(ko_shop["meta"])["pii_redactions"] == {"EMAIL": 1, "KR_RRN": 1, "PHONE": 2}
+    assert (
+        "안녕하세요. 2024-03-15에 주문한 녹차 세트 건으로 세금계산서 발행을 요청드립니다. 개인 명의로 발행해야 해서 "
+        "주민등록번호 <KR_RRN> 남깁니다. 확인 후 연락 부탁드려요. 제 휴대폰 번호는 <PHONE>이고, "
+        "해외 출장 중이라 국제전화로는 <PHONE>로 거시면 됩니다."
+    ) in ko_shop["text"].splitlines(), "a phone followed by a Hangul particle is redacted"
+    assert residual_pii(list_shards(out / "kept")) == [], "the independent detector finds nothing left"
 
 
 def test_mojibake_is_repaired_and_code_switching_recorded(common_crawl):
