@@ -284,8 +284,9 @@ class FastTextDetector:
         labels, probs = self._model.predict(line)
         code = labels[0].removeprefix("__label__")
         code = _MACROLANGUAGE.get(code, code)
-        # Fast path, the same answer as _decide's: a label over even odds that fits the script and its letters
-        # outweighs any other language, however labels are folded together or the others are weighed.
+        # Fast path, the language _decide would pick (with the label's own probability, nothing folded in): a
+        # label over even odds that fits the scripts and letters outweighs any other language, however labels
+        # are folded together or the others weighed.
         if (
             probs[0] > 0.5
             and code not in _CONTINUUM
