@@ -93,7 +93,8 @@ def published_path(path: Path) -> Path:
 
 
 def leftovers(final: Path) -> list[Path]:
-    """What runs on `final` left beside it: `.old-` folders (oldest name first), then staging folders."""
+    """What runs on `final` left beside it: `.old-` folders first (at most one, as every run recovers before
+    it swaps), then staging folders."""
     pattern = f".{glob.escape(final.name)}"
     return [*sorted(final.parent.glob(f"{pattern}.old-*")), *sorted(final.parent.glob(f"{pattern}.staging-*"))]
 
@@ -122,7 +123,7 @@ def _swap(staging: Path, final: Path) -> None:
         _reach("between-renames")
         os.rename(staging, final)
     _reach("after-swap")
-    shutil.rmtree(old)
+    shutil.rmtree(old, ignore_errors=True)  # published already; what stays is hidden, and the next run retries
 
 
 @contextmanager
@@ -157,17 +158,14 @@ def staged_dir(final: Path) -> Iterator[Path]:
         _swap(staging, final)
 
 
-def carry(src: Path, dst: Path) -> bool:
+def carry(src: Path, dst: Path) -> None:
     """Bring a file of the published output (a cache) into the staging folder: a hard link, so nothing is
     copied and the published file is untouched when the new one is rewritten (writers replace, never edit);
-    a copy where links are not supported. False when `src` does not exist."""
-    if not src.is_file():
-        return False
+    a copy where links are not supported. Nothing when `src` does not exist or `dst` already does."""
+    if not src.is_file() or dst.exists():
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
-    except FileExistsError:
-        return True
     except OSError:
         shutil.copy2(src, dst)
-    return True
