@@ -210,7 +210,7 @@ def minhash(shards: list[Path], out: Path, mb: float, docs: int) -> dict[str, An
     for processes in (1, 2):
         work = out / f"dedup-{processes}"
         cpu = _self_cpu() + _children_cpu()
-        result = dedup_corpus(shards, work, work / "kept", work / "removed", processes=processes)
+        result = dedup_corpus(shards, work, processes=processes)
         cpu = _self_cpu() + _children_cpu() - cpu
         seconds = result["seconds"]
         runs[f"signatures_processes_{processes}"] = _rate(mb, docs, seconds["signatures"], cores=processes)

@@ -125,9 +125,9 @@ def main() -> None:
         runs = {}
         for processes in (1, 2):
             work = Path(tmp) / f"work-{processes}"
-            stats = dedup_corpus(shards, work, work / "kept", work / "removed", processes=processes)
+            stats = dedup_corpus(shards, work, processes=processes)
             runs[processes] = stats
-        cached = dedup_corpus(shards, Path(tmp) / "work-1", Path(tmp) / "k", Path(tmp) / "r", processes=1)
+        cached = dedup_corpus(shards, Path(tmp) / "work-1", processes=1)
         startup_s, warm_s = warm_pool_seconds(shards, Path(tmp) / "warm", 2)
 
     one, two = runs[1], runs[2]

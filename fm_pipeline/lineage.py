@@ -159,6 +159,8 @@ def _index_records(lake: Path) -> dict[str, dict[str, Any]]:
     """Stage records of the lake, keyed by the lake-relative path of every file they wrote."""
     by_output: dict[str, dict[str, Any]] = {}
     for path in sorted([*lake.glob(f"*/{RECORD}"), *lake.glob(f"*/*/{RECORD}")]):
+        if any(part.startswith(".") for part in path.relative_to(lake).parts):
+            continue  # what a killed run left beside a folder (staging.staged_dir), not a published stage
         try:
             record = read_stage_record(path.parent)
         except (OSError, ValueError):

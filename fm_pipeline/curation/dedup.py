@@ -56,9 +56,9 @@ from fm_pipeline.curation.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
     iter_rows,
-    staged_dir,
     write_table_atomic,
 )
+from fm_pipeline.curation.staging import carry, published_path, staged_dir
 from fm_pipeline.curation.words import is_spaceless
 
 # Survivor preference when a cluster spans sources: curated sources before scraped ones.
@@ -611,16 +611,17 @@ def _text_heads(signature_files: Sequence[Path], rows: np.ndarray) -> dict[int, 
 def apply_dedup(
     shards: Sequence[Path],
     result: DedupResult,
-    kept_dir: Path,
-    removed_dir: Path,
+    out_dir: Path,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, int]:
-    """Write every input row exactly once: to `kept_dir`, or to `removed_dir` with `duplicate_of`.
-    Both folders are replaced whole and only on success."""
+    """Write every input row exactly once into a fresh `out_dir`: to `kept/`, or to `removed/` with
+    `duplicate_of` (`dedup_corpus` publishes the folder whole)."""
     counts = {"docs_in": 0, "kept": 0, "removed": 0}
-    with staged_dir(Path(kept_dir)) as kept_tmp, staged_dir(Path(removed_dir)) as removed_tmp:
-        kept = ShardWriter(kept_tmp, CORPUS_SCHEMA, shard_bytes)
-        gone = ShardWriter(removed_tmp, REMOVED_SCHEMA, shard_bytes)
+    kept_dir, removed_dir = Path(out_dir) / "kept", Path(out_dir) / "removed"
+    kept_dir.mkdir(parents=True)
+    removed_dir.mkdir()
+    with ShardWriter(kept_dir, CORPUS_SCHEMA, shard_bytes) as kept, \
+            ShardWriter(removed_dir, REMOVED_SCHEMA, shard_bytes) as gone:
         for row in iter_rows([Path(s) for s in shards], columns=CORPUS_SCHEMA.names):
             counts["docs_in"] += 1
             hit = result.removed.get(row["id"])
@@ -630,49 +631,56 @@ def apply_dedup(
             else:
                 gone.write({**row, "duplicate_of": hit[0]})
                 counts["removed"] += 1
-        if counts["removed"] != len(result.removed):
-            raise ValueError(
-                f"{len(result.removed)} documents were marked as duplicates but {counts['removed']} "
-                "were found: the shards are not the ones the signatures were computed from"
-            )
-        kept.close()
-        gone.close()
+    if counts["removed"] != len(result.removed):
+        raise ValueError(
+            f"{len(result.removed)} documents were marked as duplicates but {counts['removed']} "
+            "were found: the shards are not the ones the signatures were computed from"
+        )
     return counts
 
 
 # --- the whole stage ------------------------------------------------------------------------------
 
 
+def _signature_name(shard: Path) -> str:
+    """Named by where the shard is published, so a shard read from inside a staging folder (as in
+    `domain_corpus`) keeps its name, and its cached signatures, from run to run."""
+    return f"{hashlib.blake2b(str(published_path(shard.resolve())).encode(), digest_size=8).hexdigest()}.parquet"
+
+
 def dedup_corpus(
     input_shards: Sequence[Path],
-    work_dir: Path,
-    kept_dir: Path,
-    removed_dir: Path,
+    out_dir: Path,
     processes: int | None = None,
     config: MinHashConfig | None = None,
     source_priority: Sequence[str] = DEFAULT_SOURCE_PRIORITY,
     verify_threshold: float = DEFAULT_VERIFY_THRESHOLD,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    signature_cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Signatures (a spawn process pool over shards, cached under `work_dir/signatures`, where files of
-    shards that are no longer inputs are deleted), then duplicates, then filtering. Returns the stage's
-    statistics, with `signatures_computed` / `signatures_cached` telling what the cache saved."""
+    """Signatures (a spawn process pool over shards), then duplicates, then filtering, into `out_dir`:
+    `kept/`, `removed/` and `signatures/`, published together in one atomic step (`staged_dir`).
+
+    Signature files of the previous output (`signature_cache`, default `out_dir/signatures`) are carried
+    into the new one by hard link and recomputed only where their shard or the MinHash parameters changed;
+    those of shards that are no longer inputs are left behind. Returns the stage's statistics, with
+    `signatures_computed` / `signatures_cached` telling what the cache saved."""
     cfg = config or MinHashConfig()
     shards = [Path(s) for s in input_shards]
-    sig_dir = Path(work_dir) / "signatures"
-    sig_dir.mkdir(parents=True, exist_ok=True)
-    outs = [
-        sig_dir / f"{hashlib.blake2b(str(s.resolve()).encode(), digest_size=8).hexdigest()}.parquet" for s in shards
-    ]
-    for stale in set(sig_dir.glob("*.parquet")) - set(outs):
-        stale.unlink()  # signatures of shards that are no longer inputs
-    jobs = [(str(s), str(o), cfg) for s, o in zip(shards, outs, strict=True)]
-    started = time.perf_counter()
-    computed = map_shards(_signature_job, jobs, processes)
-    signed = time.perf_counter()
-    result = find_duplicates(outs, source_priority, verify_threshold)
-    found = time.perf_counter()
-    counts = apply_dedup(shards, result, kept_dir, removed_dir, shard_bytes)
+    cache = Path(out_dir) / "signatures" if signature_cache is None else Path(signature_cache)
+    with staged_dir(Path(out_dir)) as staging:
+        sig_dir = staging / "signatures"
+        sig_dir.mkdir()
+        outs = [sig_dir / _signature_name(s) for s in shards]
+        for out in outs:
+            carry(cache / out.name, out)
+        jobs = [(str(s), str(o), cfg) for s, o in zip(shards, outs, strict=True)]
+        started = time.perf_counter()
+        computed = map_shards(_signature_job, jobs, processes)
+        signed = time.perf_counter()
+        result = find_duplicates(outs, source_priority, verify_threshold)
+        found = time.perf_counter()
+        counts = apply_dedup(shards, result, staging, shard_bytes)
     return {
         "docs_in": counts["docs_in"],
         "exact_duplicates": result.exact_duplicates,

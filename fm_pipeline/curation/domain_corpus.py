@@ -3,7 +3,9 @@ the filters, exact and near dedup, then a train/val split by id hash; and how mu
 corpus already holds (text seen in pretraining measures memory, not adaptation).
 
 Layout under the domain's folder: `raw/` (ingest, with its quarantine), `filtered/{kept,rejected}/`,
-`deduped/{kept,removed,signatures}/`, `train/`, `val/` and `_manifest.json`.
+`deduped/{kept,removed,signatures}/`, `train/`, `val/` and `_manifest.json`, built together in one staging
+folder and published in one atomic step (`staged_dir`), so readers never see the split of one run beside the
+dedup of another.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from fm_pipeline.curation.parquet_io import (
     count_rows,
     iter_rows,
     list_shards,
-    staged_dir,
 )
+from fm_pipeline.curation.staging import staged_dir
 
 MANIFEST = "_manifest.json"
 
@@ -57,11 +59,13 @@ def domain_input(root: Path, domain: str) -> Path:
 
 
 def _split(kept: list[Path], out: Path, config: DomainCorpusConfig) -> dict[str, int]:
-    """train/ and val/ by the stratified id-hash rule the general corpus uses, each row written once."""
+    """train/ and val/ (made here, in the unpublished folder `out`) by the stratified id-hash rule the general
+    corpus uses, each row written once."""
     val = val_ids(kept, config.val_fraction, config.min_val_docs, min_docs_for_val=2 * config.min_val_docs)
     counts = {"train": 0, "val": 0}
-    with staged_dir(out / "train") as train_dir, staged_dir(out / "val") as val_dir, \
-            ShardWriter(train_dir, CORPUS_SCHEMA) as train_w, ShardWriter(val_dir, CORPUS_SCHEMA) as val_w:
+    (out / "train").mkdir()
+    (out / "val").mkdir()
+    with ShardWriter(out / "train", CORPUS_SCHEMA) as train_w, ShardWriter(out / "val", CORPUS_SCHEMA) as val_w:
         for row in iter_rows(kept, columns=CORPUS_SCHEMA.names):
             split = "val" if row["id"] in val else "train"
             (val_w if split == "val" else train_w).write(row)
@@ -90,16 +94,26 @@ def build_domain_corpus(
     written to `_manifest.json`."""
     config = config or DomainCorpusConfig()
     out = Path(out)
-    ingest = ingest_source(domain, Path(input_dir), out / "raw", config.ingest)
-    filtered = filter_source(domain, list_shards(out / "raw"), out / "filtered", config.filter)
-    kept_filtered = list_shards(out / "filtered" / "kept")
-    dedup = dedup_corpus(kept_filtered, out / "deduped", out / "deduped" / "kept", out / "deduped" / "removed",
+    with staged_dir(out) as stage:
+        stats = _build(domain, Path(input_dir), stage, out / "deduped" / "signatures", general_signatures, config)
+        atomic_write_bytes(stage / MANIFEST, json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode())
+    return stats
+
+
+def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, general_signatures: list[Path],
+           config: DomainCorpusConfig) -> dict[str, Any]:
+    """Every step of `build_domain_corpus` into the staging folder `stage`; the dedup signatures of the
+    published folder (`signature_cache`) are reused."""
+    ingest = ingest_source(domain, input_dir, stage / "raw", config.ingest)
+    filtered = filter_source(domain, list_shards(stage / "raw"), stage / "filtered", config.filter)
+    dedup = dedup_corpus(list_shards(stage / "filtered" / "kept"), stage / "deduped",
                          processes=config.filter.processes or None, config=config.minhash,
-                         verify_threshold=config.verify_threshold)
-    kept = list_shards(out / "deduped" / "kept")
-    splits = _split(kept, out, config)
-    overlap = general_overlap(sorted((out / "deduped" / "signatures").glob("*.parquet")), general_signatures, config)
-    stats = {
+                         verify_threshold=config.verify_threshold, signature_cache=signature_cache)
+    kept = list_shards(stage / "deduped" / "kept")
+    splits = _split(kept, stage, config)
+    overlap = general_overlap(sorted((stage / "deduped" / "signatures").glob("*.parquet")), general_signatures,
+                              config)
+    return {
         "domain": domain,
         "files": ingest.files,
         "documents_in": ingest.documents,
@@ -116,5 +130,3 @@ def build_domain_corpus(
         "in_general_corpus": len(overlap),
         "overlap_examples": dict(list(overlap.items())[:10]),
     }
-    atomic_write_bytes(out / MANIFEST, json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode())
-    return stats

@@ -25,11 +25,11 @@ from fm_pipeline.curation.parquet_io import (
     count_rows,
     iter_rows,
     list_shards,
-    staged_dir,
 )
 from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline.curation.staging import staged_dir
 
 CODE_SOURCES = frozenset({"code_repositories"})
 MANIFEST = "_manifest.json"

@@ -24,7 +24,6 @@ from fm_pipeline.curation.parquet_io import (
     atomic_write_bytes,
     count_rows,
     list_shards,
-    staged_dir,
     write_table_atomic,
 )
 from fm_pipeline.curation.readers import (
@@ -34,6 +33,7 @@ from fm_pipeline.curation.readers import (
     format_of,
     read_file,
 )
+from fm_pipeline.curation.staging import staged_dir
 
 QUARANTINE_SCHEMA = pa.schema(
     [

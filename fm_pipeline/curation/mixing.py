@@ -50,7 +50,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, REJECTED_SCHEMA
-from fm_pipeline.curation.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows, list_shards, staged_dir
+from fm_pipeline.curation.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows, list_shards
+from fm_pipeline.curation.staging import staged_dir
 from fm_pipeline.curation.words import split_words
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -74,6 +75,7 @@ REPEAT_SEPARATOR = "#rep"
 # Copies of a document enter the buffer together and leave after about this many documents each, so they end
 # up thousands of documents apart; 10,000 documents of a few KB is tens of MB of memory.
 DEFAULT_SHUFFLE_BUFFER_DOCS = 10_000
+OUTPUT_FOLDERS = ("train", "val", "dropped")
 _COPY_SUFFIX = REPEAT_SEPARATOR + r"\d+$"  # an RE2 pattern (pyarrow.compute): the `#rep<k>` of a copy
 
 
@@ -327,9 +329,7 @@ class _ShuffleBuffer:
 
 def balance(
     shards: Sequence[Path],
-    out_train_dir: Path,
-    out_val_dir: Path,
-    out_dropped_dir: Path,
+    out_dir: Path,
     plan: MixPlan | MixConfig | None = None,
     seed: int = 0,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
@@ -339,11 +339,12 @@ def balance(
     min_val_docs: int = DEFAULT_MIN_VAL_DOCS,
     min_docs_for_val: int = DEFAULT_MIN_DOCS_FOR_VAL,
 ) -> dict[str, Any]:
-    """Stream the documents once into train and val shards (CORPUS_SCHEMA, about `shard_bytes` each),
-    repeating or dropping training documents by their language's rate; dropped documents go to
-    `out_dropped_dir` (REJECTED_SCHEMA, reason `"downsampled:<lang>"`), so every input is accounted for:
-    `docs_in == train_originals + val_docs + docs_dropped`. All three folders are replaced whole and only on
-    success; the same input, plan, seed and buffer size give byte-identical files.
+    """Stream the documents once into `out_dir/train/` and `out_dir/val/` shards (CORPUS_SCHEMA, about
+    `shard_bytes` each), repeating or dropping training documents by their language's rate; dropped documents
+    go to `out_dir/dropped/` (REJECTED_SCHEMA, reason `"downsampled:<lang>"`), so every input is accounted
+    for: `docs_in == train_originals + val_docs + docs_dropped`. `out_dir` is replaced whole, the three
+    folders together in one atomic step (`staged_dir`), and only on success; the same input, plan, seed and
+    buffer size give byte-identical files.
 
     Training rows pass through a shuffle buffer of `shuffle_buffer_docs` documents (see `_ShuffleBuffer`),
     so the copies of a document are spread through train rather than adjacent; memory is bounded by the
@@ -369,14 +370,12 @@ def balance(
     totals = dict.fromkeys(("docs_in", "train_docs", "train_originals", "val_docs", "docs_dropped", "docs_repeated"), 0)
     max_copies = 0
     before, after = _Diversity(), _Diversity()
-    with (
-        staged_dir(Path(out_train_dir)) as train_tmp,
-        staged_dir(Path(out_val_dir)) as val_tmp,
-        staged_dir(Path(out_dropped_dir)) as dropped_tmp,
-    ):
-        train = ShardWriter(train_tmp, CORPUS_SCHEMA, shard_bytes)
-        val = ShardWriter(val_tmp, CORPUS_SCHEMA, shard_bytes)
-        dropped = ShardWriter(dropped_tmp, REJECTED_SCHEMA, shard_bytes)
+    with staged_dir(Path(out_dir)) as staging:
+        for split in OUTPUT_FOLDERS:
+            (staging / split).mkdir()
+        train = ShardWriter(staging / "train", CORPUS_SCHEMA, shard_bytes)
+        val = ShardWriter(staging / "val", CORPUS_SCHEMA, shard_bytes)
+        dropped = ShardWriter(staging / "dropped", REJECTED_SCHEMA, shard_bytes)
         for row in iter_rows(shards, columns=CORPUS_SCHEMA.names):
             lang, doc_id = row["lang"], row["id"]
             if lang not in plan.rates:
@@ -471,7 +470,7 @@ def _ids(paths: Sequence[Path]) -> pa.Array:
     return pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string())
 
 
-def audit_balance(input_shards: Sequence[Path], train_dir: Path, val_dir: Path, dropped_dir: Path) -> dict[str, Any]:
+def audit_balance(input_shards: Sequence[Path], out_dir: Path) -> dict[str, Any]:
     """Recount `balance`'s accounting from disk, independently of its counters, for an asset check.
 
     Train ids count once per original (the `#rep<k>` suffix stripped). Keys shared with `balance`'s report
@@ -481,9 +480,9 @@ def audit_balance(input_shards: Sequence[Path], train_dir: Path, val_dir: Path, 
     `exactly_once` is true when the counts add up and those four are all zero.
     """
     inputs = _ids([Path(p) for p in input_shards])
-    train = _ids(list_shards(Path(train_dir)))
+    train = _ids(list_shards(Path(out_dir) / "train"))
     originals = pc.unique(pc.replace_substring_regex(train, pattern=_COPY_SUFFIX, replacement=""))
-    val, dropped = _ids(list_shards(Path(val_dir))), _ids(list_shards(Path(dropped_dir)))
+    val, dropped = _ids(list_shards(Path(out_dir) / "val")), _ids(list_shards(Path(out_dir) / "dropped"))
     placed = pa.concat_arrays([originals, val, dropped])
     counts = pc.value_counts(placed)
     distinct = counts.field("values")

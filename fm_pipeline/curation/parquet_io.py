@@ -1,17 +1,16 @@
 """Atomic, size-bounded Parquet shard writing and streaming shard reading.
 
-A stage writes into a staging folder and swaps it into place only when complete, so a killed run never
-leaves a half-written shard where a later stage would read it. Files are written deterministically
-(fixed row-group layout, no timestamps), so reruns on the same input are byte-identical.
+Each file is written under a hidden temporary name and renamed when complete; a stage's output folder as a
+whole is published by `staging.staged_dir`, so a killed run never leaves a half-written output where a later
+stage would read it. Files are written deterministically (fixed row-group layout, no timestamps), so reruns
+on the same input are byte-identical.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +35,6 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_statistics=True)
     os.replace(tmp, path)
-
-
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces `final` whole, on failure it is removed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex}")
-    staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class ShardWriter:
@@ -130,7 +111,8 @@ class ShardWriter:
 
 
 def list_shards(folder: Path) -> list[Path]:
-    """The Parquet shards of a folder, in a stable order; staging and temporary files are never listed."""
+    """The Parquet shards of a folder, in a stable order; hidden names (temporary files, staging folders and
+    what a killed run left) are never listed."""
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))

@@ -98,7 +98,7 @@ def corpus(shared_corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.fixture(scope="module")
 def deduped(corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("dedup_out")
-    stats = dedup_corpus(corpus["shards"], out / "work", out / "kept", out / "removed", processes=2)
+    stats = dedup_corpus(corpus["shards"], out, processes=2)
     return {"out": out, "stats": stats}
 
 
@@ -204,9 +204,9 @@ def test_every_row_leaves_exactly_once(corpus: dict, deduped: dict) -> None:
 def test_signature_cache(corpus: dict, deduped: dict, tmp_path: Path) -> None:
     """A rerun hashes nothing; changing one shard recomputes that shard only."""
     out = deduped["out"]
-    sig_files = sorted((out / "work" / "signatures").glob("*.parquet"))
+    sig_files = sorted((out / "signatures").glob("*.parquet"))
     before = {p: p.stat().st_mtime_ns for p in sig_files}
-    again = dedup_corpus(corpus["shards"], out / "work", tmp_path / "kept", tmp_path / "removed", processes=1)
+    again = dedup_corpus(corpus["shards"], out, processes=1)
     assert (again["signatures_computed"], again["signatures_cached"]) == (0, len(corpus["shards"]))
     assert {p: p.stat().st_mtime_ns for p in sig_files} == before
     assert again["removed"] == deduped["stats"]["removed"]
@@ -217,10 +217,10 @@ def test_signature_cache(corpus: dict, deduped: dict, tmp_path: Path) -> None:
         dst.parent.mkdir(exist_ok=True)
         dst.write_bytes(src.read_bytes())
     work = tmp_path / "work"
-    dedup_corpus(shards, work, tmp_path / "k1", tmp_path / "r1", processes=1)
+    dedup_corpus(shards, work, processes=1)
     books = pq.read_table(shards[1]).to_pylist()
     _write(shards[1], [Document.from_row(r) for r in books[:-1]])
-    third = dedup_corpus(shards, work, tmp_path / "k2", tmp_path / "r2", processes=1)
+    third = dedup_corpus(shards, work, processes=1)
     assert (third["signatures_computed"], third["signatures_cached"]) == (1, 2)
     assert third["docs_in"] == deduped["stats"]["docs_in"] - 1
 

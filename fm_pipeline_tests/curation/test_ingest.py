@@ -14,6 +14,7 @@ from fm_pipeline.curation import ingest as ingest_mod
 from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.curation.ingest import IngestConfig, audit_accounting, ingest_source
+from fm_pipeline.curation.staging import leftovers
 from fm_pipeline.paths import raw_corpus_root
 from fm_pipeline_tests.curation.corpus_files import html_page, write_jsonl, write_parquet, write_warc
 
@@ -90,7 +91,7 @@ def test_a_failed_run_leaves_the_previous_output_untouched(source_dir: Path, tmp
     with pytest.raises(KeyboardInterrupt):
         ingest_source("common_crawl", source_dir, out)
     assert sorted(p.name for p in out.iterdir()) == before
-    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == [], "no staging folder is left"
+    assert leftovers(out) == [], "no staging folder is left"
 
 
 def test_hidden_files_are_skipped_and_order_is_stable(source_dir: Path):

@@ -30,6 +30,7 @@ from fm_pipeline.curation.mixing import (
     val_ids,
 )
 from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.curation.staging import leftovers
 from fm_pipeline_tests.text_chunks import chunk_text
 
 TOY = {"en": 1000, "zh": 400, "es": 100, "fr": 50, "de": 50}
@@ -127,25 +128,21 @@ def _original(doc_id: str) -> str:
     return re.sub(r"#rep\d+$", "", doc_id)
 
 
-def _outputs(root: Path) -> tuple[Path, Path, Path]:
-    return root / "train", root / "val", root / "dropped"
-
-
 @pytest.fixture(scope="module")
 def balanced(shards: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("mix_out")
     plan = plan_mix(lang_bytes(shards))
-    report = balance(shards, *_outputs(out), plan, seed=3, shard_bytes=200_000)
+    report = balance(shards, out, plan, seed=3, shard_bytes=200_000)
     return {"out": out, "plan": plan, "report": report}
 
 
 def test_balance_is_byte_identical_across_runs(shards: list[Path], balanced: dict, tmp_path: Path) -> None:
-    again = balance(shards, *_outputs(tmp_path), balanced["plan"], seed=3, shard_bytes=200_000)
+    again = balance(shards, tmp_path / "again", balanced["plan"], seed=3, shard_bytes=200_000)
     for name in ("train", "val", "dropped"):
-        assert _digest(tmp_path / name) == _digest(balanced["out"] / name), name
-    assert len(_digest(tmp_path / "train")) > 1 and len(_digest(tmp_path / "dropped")) > 1  # bounded shards
+        assert _digest(tmp_path / "again" / name) == _digest(balanced["out"] / name), name
+    assert len(_digest(tmp_path / "again" / "train")) > 1 and len(_digest(tmp_path / "again" / "dropped")) > 1
     assert again == balanced["report"]
-    other_seed = balance(shards, *_outputs(tmp_path / "seed4"), balanced["plan"], seed=4, shard_bytes=200_000)
+    other_seed = balance(shards, tmp_path / "seed4", balanced["plan"], seed=4, shard_bytes=200_000)
     assert _digest(tmp_path / "seed4" / "val") == _digest(balanced["out"] / "val")  # the split ignores the seed
     assert _ids(tmp_path / "seed4" / "train") != _ids(balanced["out"] / "train")
     assert other_seed["val_docs"] == balanced["report"]["val_docs"]
@@ -192,20 +189,20 @@ def test_achieved_mix_is_the_planned_one(balanced: dict) -> None:
 
 
 def test_config_plans_from_the_shards(shards: list[Path], tmp_path: Path) -> None:
-    report = balance(shards, *_outputs(tmp_path), MixConfig(alpha=0.3, max_repeats=2), seed=0)
+    report = balance(shards, tmp_path / "out", MixConfig(alpha=0.3, max_repeats=2), seed=0)
     assert report["plan"]["method"] == "temperature" and report["max_copies"] <= 2
     # Temperature sampling only ever upsamples the smaller languages: the mix flattens.
     assert report["entropy_bits"]["after"] > report["entropy_bits"]["before"]
     assert report["docs_dropped"] == 0
     with pytest.raises(ValueError, match="not in the mix plan"):
-        balance(shards, *_outputs(tmp_path / "failed"), plan_mix({"en": 10}), seed=0)
-    assert not [*(tmp_path / "failed").iterdir()]  # a failed run leaves no output and no staging folder
+        balance(shards, tmp_path / "failed", plan_mix({"en": 10}), seed=0)
+    assert not (tmp_path / "failed").exists() and leftovers(tmp_path / "failed") == []  # no output, no staging
 
 
 def test_every_document_leaves_exactly_once(shards: list[Path], balanced: dict, tmp_path: Path) -> None:
     """Recounted from disk: each input is in train (however many copies), val, or dropped, exactly once."""
     report = balanced["report"]
-    audit = audit_balance(shards, *_outputs(balanced["out"]))
+    audit = audit_balance(shards, balanced["out"])
     assert audit["docs_in"] == audit["train_originals"] + audit["val_docs"] + audit["docs_dropped"]
     assert audit["train_originals"] < audit["train_docs"] and audit["docs_dropped"] > 0  # both paths exercised
     assert audit["train_val_overlap"] == audit["placed_twice"] == audit["missing"] == audit["unknown"] == 0
@@ -219,7 +216,7 @@ def test_every_document_leaves_exactly_once(shards: list[Path], balanced: dict, 
     shutil.copytree(balanced["out"], broken)
     shutil.copy(list_shards(broken / "val")[0], broken / "train" / "part-99999.parquet")
     shutil.rmtree(broken / "dropped")
-    bad = audit_balance(shards, *_outputs(broken))
+    bad = audit_balance(shards, broken)
     assert bad["train_val_overlap"] == bad["val_docs"] > 0 and bad["placed_twice"] == bad["val_docs"]
     assert bad["missing"] == report["docs_dropped"] and bad["exactly_once"] is False
 
@@ -261,9 +258,9 @@ def test_shuffle_spreads_copies_and_stays_deterministic(
     assert len(copies) == balanced["report"]["docs_repeated"] > 100
     assert sum(map(_all_adjacent, copies)) <= 0.01 * len(copies)  # input order had every one adjacent
 
-    small = balance(shards, *_outputs(tmp_path / "a"), balanced["plan"], seed=3, shard_bytes=200_000,
+    small = balance(shards, tmp_path / "a", balanced["plan"], seed=3, shard_bytes=200_000,
                     shuffle_buffer_docs=buffer_docs)
-    balance(shards, *_outputs(tmp_path / "b"), balanced["plan"], seed=3, shard_bytes=200_000,
+    balance(shards, tmp_path / "b", balanced["plan"], seed=3, shard_bytes=200_000,
             shuffle_buffer_docs=buffer_docs)
     assert _digest(tmp_path / "a" / "train") == _digest(tmp_path / "b" / "train")  # byte-identical reruns
     assert len(default) > buffer_docs
@@ -281,7 +278,7 @@ def test_shuffle_spreads_copies_and_stays_deterministic(
 
 def test_shuffle_buffer_must_hold_a_document(shards: list[Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="shuffle_buffer_docs"):
-        balance(shards, *_outputs(tmp_path / "out"), seed=0, shuffle_buffer_docs=0)
+        balance(shards, tmp_path / "out", seed=0, shuffle_buffer_docs=0)
     assert not (tmp_path / "out").exists()
 
 
@@ -338,7 +335,7 @@ def test_val_is_stratified_by_language(toy_shards: list[Path]) -> None:
 
 
 def test_balance_splits_the_toy_corpus_by_language(toy_shards: list[Path], tmp_path: Path) -> None:
-    report = balance(toy_shards, *_outputs(tmp_path / "a"), seed=0)
+    report = balance(toy_shards, tmp_path / "a", seed=0)
     assert report["val_docs_by_lang"] == {"en": 5, "mt": 0, "sw": 1} and report["val_docs"] == 6
     assert report["min_val_docs"] == 1 and report["min_docs_for_val"] == 4
     val_rows = [r for p in list_shards(tmp_path / "a" / "val") for r in pq.read_table(p).to_pylist()]
@@ -348,20 +345,20 @@ def test_balance_splits_the_toy_corpus_by_language(toy_shards: list[Path], tmp_p
     train = {_original(i) for i in _ids(tmp_path / "a" / "train")}
     assert train and not train & {r["id"] for r in val_rows}
     assert {i for i in inputs if i.startswith("mt-")} <= train  # a 3-document language trains on all of it
-    assert audit_balance(toy_shards, *_outputs(tmp_path / "a"))["exactly_once"] is True
+    assert audit_balance(toy_shards, tmp_path / "a")["exactly_once"] is True
 
-    again = balance(toy_shards, *_outputs(tmp_path / "b"), seed=0)
+    again = balance(toy_shards, tmp_path / "b", seed=0)
     assert again == report
     for name in ("train", "val", "dropped"):
         assert _digest(tmp_path / "b" / name) == _digest(tmp_path / "a" / name), name
     plan = plan_mix(lang_bytes(toy_shards))  # a given plan: the pre-pass reads no text, same split
-    given = balance(toy_shards, *_outputs(tmp_path / "c"), plan, seed=0)
+    given = balance(toy_shards, tmp_path / "c", plan, seed=0)
     assert given["val_docs_by_lang"] == report["val_docs_by_lang"]
     assert _digest(tmp_path / "c" / "val") == _digest(tmp_path / "a" / "val")
-    wider = balance(toy_shards, *_outputs(tmp_path / "d"), seed=0, val_fraction=0.2, min_val_docs=0, min_docs_for_val=1)
+    wider = balance(toy_shards, tmp_path / "d", seed=0, val_fraction=0.2, min_val_docs=0, min_docs_for_val=1)
     assert wider["val_docs_by_lang"] == {"en": 20, "mt": 1, "sw": 2}
     with pytest.raises(ValueError, match="val_fraction"):
-        balance(toy_shards, *_outputs(tmp_path / "e"), seed=0, val_fraction=2.0)
+        balance(toy_shards, tmp_path / "e", seed=0, val_fraction=2.0)
     assert not (tmp_path / "e").exists()
 
 

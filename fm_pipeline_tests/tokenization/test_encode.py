@@ -14,6 +14,7 @@ import sentencepiece as spm
 
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows
+from fm_pipeline.curation.staging import leftovers
 from fm_pipeline.tokenization.encode import MAX_WORD_CHARS, Encoder, ShardJob, encode_corpus, encode_shard
 from fm_pipeline.tokenization.packed import (
     PackedTokens,
@@ -196,7 +197,7 @@ def test_rerun_replaces_the_folder_whole(model: Path, shards: dict[str, list[Pat
     stats = encode_corpus(model, {"val": shards["val"]}, out, processes=1)
     assert set(stats) == {"val"}
     assert sorted(p.name for p in out.iterdir()) == ["val.bin", "val.idx.npy", "val.json"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+    assert leftovers(out) == []  # no staging left behind
 
 
 @pytest.mark.parametrize("options", [LOSSLESS, NFKC], ids=["lossless", "nfkc"])

@@ -64,10 +64,10 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
         MixConfig(alpha=config.alpha, max_repeats=config.max_repeats)
     inputs = list_shards(lake.path("deduped_corpus") / "kept")
     out = lake.path("balanced_shards")
-    report = balance(inputs, out / "train", out / "val", out / "dropped", mix, seed=config.seed,
-                     shard_bytes=config.shard_mb * 2**20, val_fraction=config.val_fraction,
-                     min_val_docs=config.min_val_docs, min_docs_for_val=config.min_docs_for_val)
-    audit = audit_balance(inputs, out / "train", out / "val", out / "dropped")
+    report = balance(inputs, out, mix, seed=config.seed, shard_bytes=config.shard_mb * 2**20,
+                     val_fraction=config.val_fraction, min_val_docs=config.min_val_docs,
+                     min_docs_for_val=config.min_docs_for_val)
+    audit = audit_balance(inputs, out)
     shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report["share"].items()]
     worst = max((abs(s["achieved"] - s["achievable"]) for s in shares), default=0.0)
     mix_png = plots.language_mix(

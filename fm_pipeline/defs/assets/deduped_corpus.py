@@ -45,7 +45,7 @@ def deduped_corpus(context: dg.AssetExecutionContext, config: DedupedCorpusConfi
     inputs = [s for source in SOURCES for s in list_shards(lake.path("filtered_corpus", source) / "kept")]
     out = lake.path("deduped_corpus")
     stats = dedup_corpus(
-        inputs, out, out / "kept", out / "removed", processes=config.processes or None,
+        inputs, out, processes=config.processes or None,
         config=MinHashConfig(num_perm=config.num_perm, bands=config.bands, ngram=config.ngram),
         verify_threshold=config.verify_threshold, shard_bytes=config.shard_mb * 2**20,
     )

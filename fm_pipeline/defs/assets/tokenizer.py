@@ -5,7 +5,8 @@ import mlflow
 import pyarrow as pa
 
 from fm_pipeline.curation.fingerprint import data_files
-from fm_pipeline.curation.parquet_io import list_shards, staged_dir
+from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.curation.staging import staged_dir
 from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, lake_path, mlflow_metadata, table_schema
 from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
