@@ -18,7 +18,7 @@ import re
 import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -446,6 +446,13 @@ def evaluate(eval_set: EvalSet, result: DedupResult) -> dict:
         row["jaccard_mean"] = round(row.pop("jaccard_sum") / row["copies"], 3)
         row["jaccard_min"] = round(row["jaccard_min"], 3)
 
+    by_lang: dict[str, list[int]] = {}
+    for doc_id, lab in labels.items():
+        if lab.role == "copy" and lab.kind in MUST_FIND:
+            row = by_lang.setdefault(lab.lang, [0, 0])
+            row[0] += 1
+            row[1] += joined(doc_id, lab.of)
+
     buckets: dict[str, list[int]] = {}
     for doc_id, lab in labels.items():
         if lab.role == "copy":
@@ -456,8 +463,9 @@ def evaluate(eval_set: EvalSet, result: DedupResult) -> dict:
 
     false_pairs = sorted((a, b) for a, b in same if labels[a].family != labels[b].family)
     negatives = _negative_pairs(eval_set)
+    negative_kind = _negative_kinds(eval_set)
     for a, b in false_pairs:
-        negatives[_negative_kind(eval_set, a, b)]["merged"] += 1
+        negatives[negative_kind(a, b)]["merged"] += 1
     for a, b, kind in eval_set.negatives:  # how close the built negatives come to the bar
         row = negatives[kind]
         row["jaccard_max"] = round(max(row.get("jaccard_max", 0.0), true_jaccard(by_id[a], by_id[b])), 3)
@@ -470,6 +478,9 @@ def evaluate(eval_set: EvalSet, result: DedupResult) -> dict:
         "recall_by_kind": dict(sorted(per_kind.items())),
         "recall_by_true_jaccard": {
             k: {"copies": v[0], "recall": round(v[1] / v[0], 4)} for k, v in sorted(buckets.items())
+        },
+        "must_find_recall_by_lang": {
+            k: {"copies": v[0], "recall": round(v[1] / v[0], 4)} for k, v in sorted(by_lang.items())
         },
         "predicted_pairs": len(same),
         "false_merge_pairs": len(false_pairs),
@@ -490,15 +501,19 @@ def _translation_key(doc: Document) -> str | None:
     return doc.meta.get("translation_of") or (doc.id if doc.lang == "en" and doc.id.startswith("ref-en-") else None)
 
 
-def _negative_kind(eval_set: EvalSet, a: str, b: str) -> str:
-    explicit = {(x, y): kind for x, y, kind in eval_set.negatives}
-    if (a, b) in explicit or (b, a) in explicit:
-        return explicit.get((a, b)) or explicit[(b, a)]
-    by_id = {d.id: d for d in eval_set.docs}
-    ka, kb = _translation_key(by_id[a]), _translation_key(by_id[b])
-    if ka is not None and ka == kb:
-        return "translation"
-    return "same_language" if eval_set.labels[a].lang == eval_set.labels[b].lang else "other"
+def _negative_kinds(eval_set: EvalSet) -> Callable[[str, str], str]:
+    """Classifier of a pair of distinct families: a built negative's kind, translation, same language, other."""
+    explicit = {frozenset((a, b)): kind for a, b, kind in eval_set.negatives}
+    keys = {d.id: _translation_key(d) for d in eval_set.docs}
+
+    def kind(a: str, b: str) -> str:
+        if frozenset((a, b)) in explicit:
+            return explicit[frozenset((a, b))]
+        if keys[a] is not None and keys[a] == keys[b]:
+            return "translation"
+        return "same_language" if eval_set.labels[a].lang == eval_set.labels[b].lang else "other"
+
+    return kind
 
 
 def _negative_pairs(eval_set: EvalSet) -> dict[str, dict[str, int]]:

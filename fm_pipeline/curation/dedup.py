@@ -68,7 +68,7 @@ _META_SHARD = b"fm_pipeline.shard_sha256"
 _META_CONFIG = b"fm_pipeline.minhash"
 # How text is folded before shingling; signature files written under another rule are recomputed.
 _META_FOLD = b"fm_pipeline.shingle_fold"
-_FOLD = b"casefold"
+_FOLD = b"casefold,turkish-i"
 _TEXT_HEAD_CHARS = 80
 _BATCH_CHARS = 2_000_000  # normalized characters per vectorized batch: bounds the per-position arrays
 _CHUNK_SHINGLES = 4096  # shingles per permutation block: a 4096 x 112 uint32 block stays in cache
@@ -122,9 +122,16 @@ class DedupResult:
 
 
 @lru_cache(maxsize=1)
-def _punct_to_space() -> dict[int, int]:
-    """Every Unicode punctuation or symbol code point maps to a space (built once, ~0.2 s)."""
-    return {cp: 32 for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] in "PS"}
+def _fold_table() -> dict[int, int | None]:
+    """Every Unicode punctuation or symbol code point maps to a space (built once, ~0.2 s). Turkish casing
+    is folded too, which `casefold` leaves alone: dotless ı becomes i and the dot above that `"İ".casefold()`
+    leaves goes, so "HAKKINI" and "hakkını" (or "İZMİR" and "izmir") give the same shingles."""
+    table: dict[int, int | None] = {
+        cp: 32 for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] in "PS"
+    }
+    table[ord("ı")] = ord("i")
+    table[0x0307] = None
+    return table
 
 
 def exact_key(text: str) -> bytes:
@@ -136,7 +143,7 @@ def _normalize(text: str, lang: str | None) -> tuple[str, bool]:
     """Case-folded words with punctuation removed: joined by single spaces, or by nothing for space-less
     scripts (whose shingles are characters). Returns the string and whether it is space-less. Case folding,
     not lowercasing, so a heading in capitals still matches: "STRASSE" and "Straße" fold to "strasse"."""
-    words = text.casefold().translate(_punct_to_space()).split()
+    words = text.casefold().translate(_fold_table()).split()
     spaceless = is_spaceless(text, lang)
     return ("" if spaceless else " ").join(words), spaceless
 

@@ -124,8 +124,10 @@ def test_the_bar_fails_on_datatrove_banding(eval_set: EvalSet) -> None:
 
 
 def test_capitals_fold_like_lower_case() -> None:
-    """Case folding, not lowercasing: a German heading in capitals keeps its shingles (ß -> ss)."""
+    """Case folding, not lowercasing: a heading in capitals keeps its shingles, in German (ß -> ss) and in
+    Turkish (I is the capital of dotless ı, İ of i)."""
     assert shingles("DIE STRASSE AM FLUSS IST GROSS") == shingles("Die Straße am Fluss ist groß")
+    assert shingles("HERKES EŞİTLİKLE GİRME HAKKINI HAİZDİR") == shingles("herkes eşitlikle girme hakkını haizdir")
 
 
 def test_udhr_scripts(shared_corpora: Path) -> None:
@@ -158,4 +160,4 @@ def test_signatures_from_before_case_folding_are_recomputed(tmp_path: Path) -> N
     old_meta = {k: v for k, v in table.schema.metadata.items() if k != b"fm_pipeline.shingle_fold"}
     pq.write_table(table.replace_schema_metadata(old_meta), sig)
     compute_signatures(shard, sig)
-    assert pq.read_schema(sig).metadata[b"fm_pipeline.shingle_fold"] == b"casefold"
+    assert pq.read_schema(sig).metadata[b"fm_pipeline.shingle_fold"] == b"casefold,turkish-i"
