@@ -16,6 +16,7 @@ from benchmarks.near_duplicates import (
     MUST_FIND,
     EvalSet,
     build_eval_set,
+    clusters_of,
     evaluate,
     run_dedup,
     sample_corpus_documents,
@@ -71,14 +72,21 @@ def test_the_set_covers_every_kind_and_script(eval_set: EvalSet, figures: dict) 
     assert {"zh", "ja", "ko", "ar", "hi", "ru", "en", "es", "fr", "de", "pt"} <= copy_langs
 
 
-def test_near_duplicates_are_found_per_kind(figures: dict) -> None:
+def test_near_duplicates_are_found_per_kind(eval_set: EvalSet, figures: dict) -> None:
     figs = figures["eval"]
     by_kind = figs["recall_by_kind"]
     for kind in MUST_FIND:
         if kind != "words_01_05":
             assert by_kind[kind]["recall"] == 1.0, (kind, by_kind[kind])
-    # 1-5% of the words edited: the copies at 4-5% sit at Jaccard ~0.65, on the verification bar.
+    # 1-5% of the words edited: the copies at 4-5% sit at Jaccard ~0.65, on the verification bar. Exactly
+    # two are missed here, both under 0.7 (an English abstract and a Japanese article).
     assert by_kind["words_01_05"]["recall"] >= 0.9
+    cluster = clusters_of(figures["result"].removed)
+    missed = {
+        doc_id: round(lab.jaccard, 3) for doc_id, lab in eval_set.labels.items()
+        if lab.kind == "words_01_05" and (doc_id not in cluster or cluster.get(doc_id) != cluster.get(lab.of))
+    }
+    assert missed == {"words_01_05~paper-en-0001": 0.676, "words_01_05~ref-ja-0001": 0.674}
     assert all(
         figs["recall_by_true_jaccard"][b]["recall"] == 1.0 for b in (">=0.7", ">=0.8", ">=0.9")
     ), figs["recall_by_true_jaccard"]
