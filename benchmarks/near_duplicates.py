@@ -38,7 +38,7 @@ from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.readers import ReadContext, format_of, read_file
-from fm_pipeline.curation.words import is_spaceless
+from fm_pipeline.curation.words import SPACELESS_LANGS, is_spaceless
 from fm_pipeline.sample_data.build_sample_corpus import SEEDS, build_documents, load_pages
 
 # Edit kinds, in report order. "words_a_b": a% to b% of the tokens substituted, inserted or deleted.
@@ -46,7 +46,6 @@ WORD_EDITS = {"words_01_05": (0.01, 0.05), "words_05_10": (0.05, 0.10), "words_1
 COPY_KINDS = (*WORD_EDITS, "boilerplate", "formatting", "paragraph_reordered", "paragraph_removed", "truncated_80")
 # The project's definition (README, "Near duplicates"): these kinds are near duplicates and must be found.
 MUST_FIND = ("words_01_05", "boilerplate", "formatting", "paragraph_reordered", "paragraph_removed", "truncated_80")
-SPACELESS_LANGS = ("zh", "ja", "th")
 
 # Web page chrome, one line each, as scrapers leave it around an article.
 HEADER_LINES = (
@@ -81,7 +80,6 @@ SITE_TEMPLATE_BOTTOM = (
     "policy | Cookie settings | Terms and conditions\n© 2024 Riverside Chronicle Media Ltd. All rights reserved."
 )
 _SEP_RE = re.compile(r"(\s+)")
-_ROLES = ("copy", "original", "template", "quotation")
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ class Label:
     """What a document is in the set: its family (the original it derives from), role and edit kind."""
 
     family: str
-    role: str  # one of _ROLES
+    role: str  # "copy", "original", "template" or "quotation"
     kind: str  # an edit kind for copies; "original", "template" or "quotation" otherwise
     lang: str
     of: str | None = None  # the document a copy was made from
@@ -160,10 +158,6 @@ def sample_family(doc_id: str) -> str:
 
 
 # --- edits ----------------------------------------------------------------------------------------------
-
-
-def _spaceless(doc: Document) -> bool:
-    return is_spaceless(doc.text, doc.lang)
 
 
 def edit_tokens(text: str, rate: float, spaceless: bool, rng: random.Random) -> str:
@@ -258,7 +252,7 @@ def make_copy(doc: Document, kind: str, rng: random.Random) -> str:
     text = doc.text
     if kind in WORD_EDITS:
         lo, hi = WORD_EDITS[kind]
-        return edit_tokens(text, rng.uniform(lo, hi), _spaceless(doc), rng)
+        return edit_tokens(text, rng.uniform(lo, hi), is_spaceless(doc.text, doc.lang), rng)
     if kind == "boilerplate":
         return add_boilerplate(text, rng)
     if kind == "formatting":
