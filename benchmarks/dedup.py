@@ -1,11 +1,16 @@
-"""Dedup throughput on real text: MinHash signatures on one core and in a 2-process pool, and the global
-LSH / union-find step. Prints one JSON object.
+"""Dedup on real text: throughput (MinHash signatures on one core and in a 2-process pool, the global
+LSH / union-find step) and near-duplicate quality on a labelled set. Prints one JSON object.
 
-    python benchmarks/dedup.py [--corpora ../shared/corpora]
+    python -m benchmarks.dedup [--corpora ../shared/corpora]
 
-English documents come from the public corpora (books cut into ~2 KB documents, PubMed abstracts,
+Throughput: English documents from the public corpora (books cut into ~2 KB documents, PubMed abstracts,
 contracts, citation contexts, Common Crawl pages); a third of them get a near-duplicate copy (2% of words
 replaced) so the LSH step has real clusters to find.
+
+Quality (`near_duplicates`): the labelled set of `benchmarks.near_duplicates` built from the same English
+sources plus the UDHR in 41 languages and 吾輩は猫である: recall per edit kind and strength, script,
+language and true Jaccard, false merges per hard-negative kind, survivors; for the default layout and,
+for comparison, datatrove's 14 x 8 bands and a looser verification (0.4).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasketch import MinHash
 
+from benchmarks.near_duplicates import build_eval_set, evaluate, run_dedup
 from fm_pipeline.curation.dedup import (
     MinHashConfig,
     compute_signatures,
@@ -32,6 +38,7 @@ from fm_pipeline.curation.dedup import (
     shingles,
 )
 from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +60,43 @@ def english_documents(corpora: Path) -> list[Document]:
             row = json.loads(line)
             docs.append(Document(id=row["id"], text=row["text"], source=source, lang="en"))
     return docs
+
+
+def labelled_originals(corpora: Path, book_chunks: int = 150) -> list[Document]:
+    """Originals for the labelled set, normalized as the filter stage does: books in ~2 KB runs of lines
+    (paragraph breaks kept), the English domain and web documents, every UDHR document (41 languages,
+    8 parts each) and ~1 KB runs of 吾輩は猫である."""
+    docs = []
+    for name, lang, size in (("botchan.txt", "en", 2000), ("tinyshakespeare.txt", "en", 2000),
+                             ("wagahaiwa_nekodearu.txt", "ja", 1000)):
+        text = (corpora / "books" / name).read_text(encoding="utf-8-sig")
+        chunks = chunk_text(text, size, unit="line")[1:book_chunks + 1]
+        docs += [Document(id=f"{name}-{i}", text=t, source="books", lang=lang) for i, t in enumerate(chunks)]
+    docs += [d for d in english_documents(corpora) if d.source != "books"]
+    for line in (corpora / "multilingual" / "udhr.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        docs.append(Document(id=row["id"], text=row["text"], source="reference_data", lang=row["meta"]["gold_lang"]))
+    for doc in docs:
+        doc.text = normalize_text(doc.text)
+    return docs
+
+
+def near_duplicate_quality(corpora: Path) -> dict:
+    """Figures on the labelled set (seed 0): the default layout in full, two variants summarized."""
+    eval_set = build_eval_set(labelled_originals(corpora), holdout_every=20, template_pages=40, seed=0)
+    started = time.perf_counter()
+    full = evaluate(eval_set, run_dedup(eval_set.docs, shards=4))
+    full["seconds"] = round(time.perf_counter() - started, 2)
+    variants = {}
+    for name, cfg, threshold in (("bands_14x8", MinHashConfig(bands=14), 0.6), ("verify_0.4", None, 0.4)):
+        figs = evaluate(eval_set, run_dedup(eval_set.docs, cfg, threshold, shards=4))
+        variants[name] = {
+            "recall_by_kind": {k: v["recall"] for k, v in figs["recall_by_kind"].items() if "/" not in k},
+            "recall_by_true_jaccard": {k: v["recall"] for k, v in figs["recall_by_true_jaccard"].items()},
+            "false_merge_pairs": figs["false_merge_pairs"],
+            "hard_negatives_merged": {k: v["merged"] for k, v in figs["hard_negatives"].items()},
+        }
+    return {"default_28x4_verify_0.6": full, **variants}
 
 
 def with_near_duplicates(docs: list[Document], seed: int = 0) -> list[Document]:
@@ -100,6 +144,7 @@ def main() -> None:
     parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
     parser.add_argument("--shards", type=int, default=4)
     args = parser.parse_args()
+    quality = near_duplicate_quality(args.corpora)
 
     originals = english_documents(args.corpora)
     docs = with_near_duplicates(originals)
@@ -175,6 +220,7 @@ def main() -> None:
                     "planted_near_duplicates": len(docs) - len(originals),
                 },
                 "apply_seconds": round(one["seconds"]["apply"], 3),
+                "near_duplicates": quality,
             },
             indent=2,
         )

@@ -66,6 +66,9 @@ DEFAULT_SOURCE_PRIORITY = ("reference_data", "books", "academic_papers", "code_r
 DEFAULT_VERIFY_THRESHOLD = 0.6
 _META_SHARD = b"fm_pipeline.shard_sha256"
 _META_CONFIG = b"fm_pipeline.minhash"
+# How text is folded before shingling; signature files written under another rule are recomputed.
+_META_FOLD = b"fm_pipeline.shingle_fold"
+_FOLD = b"casefold,turkish-i"
 _TEXT_HEAD_CHARS = 80
 _BATCH_CHARS = 2_000_000  # normalized characters per vectorized batch: bounds the per-position arrays
 _CHUNK_SHINGLES = 4096  # shingles per permutation block: a 4096 x 112 uint32 block stays in cache
@@ -119,9 +122,16 @@ class DedupResult:
 
 
 @lru_cache(maxsize=1)
-def _punct_to_space() -> dict[int, int]:
-    """Every Unicode punctuation or symbol code point maps to a space (built once, ~0.2 s)."""
-    return {cp: 32 for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] in "PS"}
+def _fold_table() -> dict[int, int | None]:
+    """Every Unicode punctuation or symbol code point maps to a space (built once, ~0.2 s). Turkish casing
+    is folded too, which `casefold` leaves alone: dotless ı becomes i and the dot above that `"İ".casefold()`
+    leaves goes, so "HAKKINI" and "hakkını" (or "İZMİR" and "izmir") give the same shingles."""
+    table: dict[int, int | None] = {
+        cp: 32 for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] in "PS"
+    }
+    table[ord("ı")] = ord("i")
+    table[0x0307] = None
+    return table
 
 
 def exact_key(text: str) -> bytes:
@@ -130,9 +140,10 @@ def exact_key(text: str) -> bytes:
 
 
 def _normalize(text: str, lang: str | None) -> tuple[str, bool]:
-    """Lowercased words with punctuation removed: joined by single spaces, or by nothing for space-less
-    scripts (whose shingles are characters). Returns the string and whether it is space-less."""
-    words = text.lower().translate(_punct_to_space()).split()
+    """Case-folded words with punctuation removed: joined by single spaces, or by nothing for space-less
+    scripts (whose shingles are characters). Returns the string and whether it is space-less. Case folding,
+    not lowercasing, so a heading in capitals still matches: "STRASSE" and "Straße" fold to "strasse"."""
+    words = text.casefold().translate(_fold_table()).split()
     spaceless = is_spaceless(text, lang)
     return ("" if spaceless else " ").join(words), spaceless
 
@@ -306,7 +317,11 @@ def _is_current(out: Path, shard_sha: str, cfg: MinHashConfig) -> bool:
     if not out.exists():
         return False
     meta = pq.read_schema(out).metadata or {}
-    return meta.get(_META_SHARD) == shard_sha.encode() and meta.get(_META_CONFIG) == cfg.key()
+    return (
+        meta.get(_META_SHARD) == shard_sha.encode()
+        and meta.get(_META_CONFIG) == cfg.key()
+        and meta.get(_META_FOLD) == _FOLD
+    )
 
 
 def _text_batches(shard: Path) -> Iterator[pa.RecordBatch]:
@@ -348,7 +363,7 @@ def _compute_signatures(shard: Path, out: Path, cfg: MinHashConfig) -> bool:
             columns[f"band_{i:02d}"] = pa.array(bands[:, i], type=pa.uint64())
         parts.append(pa.table(columns, schema=signature_schema(cfg)))
     table = pa.concat_tables(parts) if parts else signature_schema(cfg).empty_table()
-    meta = {_META_SHARD: shard_sha.encode(), _META_CONFIG: cfg.key()}
+    meta = {_META_SHARD: shard_sha.encode(), _META_CONFIG: cfg.key(), _META_FOLD: _FOLD}
     write_table_atomic(table.replace_schema_metadata(meta), out)
     return True
 
