@@ -58,6 +58,9 @@ class TrainConfig:
     """Autocast dtype on CUDA, "bfloat16" or "float32". CPUs always train in float32: bf16 autocast is about
     17x slower on them."""
     compile: bool = False
+    code_version: str = ""
+    """Names the code that trains (the Dagster asset's code version): part of the run identity, so after a
+    change to the model or the loop a run never resumes a state the old code wrote."""
     resume: str = "auto"
     """"auto": continue from the newest step checkpoint of the same run (the same training-relevant fields, the
     same tokenizer and the same token files; see `training.resume`) when there is one, and clear a state left by

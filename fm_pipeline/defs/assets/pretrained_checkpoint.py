@@ -111,7 +111,7 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
     train_config = TrainConfig.profile(
         config.profile, model=model, budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer),
         val_docs_dir=str(val_dir), out_dir=str(lake.path("pretrained_checkpoint")),
-        device=config.device, resume=config.resume, **overrides,
+        device=config.device, resume=config.resume, code_version=CODE_VERSION, **overrides,
     )
     return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
             "lineage": {"inputs": inputs, "input_versions": versions}}
