@@ -58,9 +58,8 @@ def save_checkpoint(
         (staging / IDENTITY).write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if state is not None:
         torch.save(state, staging / STATE)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(staging, folder)
+    swap_in(staging, folder)
+    _remove(staging)  # a folder of the same step written earlier, if there was one
     return folder
 
 
@@ -101,19 +100,19 @@ def list_checkpoints(states: Path) -> list[Path]:
 def clear_checkpoints(states: Path) -> None:
     """Remove every step checkpoint and leftover staging folder in `states`, so a later resume cannot pick up
     another run's state."""
-    states = Path(states)
-    if states.is_dir():
-        for path in states.iterdir():
-            if path.name.startswith((STEP_PREFIX, ".")):
-                _remove(path)
+    _remove_named(states, (STEP_PREFIX, "."))
 
 
 def sweep_staging(states: Path) -> None:
     """Remove the staging folders a killed writer left (their names start with a dot)."""
+    _remove_named(states, (".",))
+
+
+def _remove_named(states: Path, prefixes: tuple[str, ...]) -> None:
     states = Path(states)
     if states.is_dir():
         for path in states.iterdir():
-            if path.name.startswith("."):
+            if path.name.startswith(prefixes):
                 _remove(path)
 
 

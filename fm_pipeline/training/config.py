@@ -90,8 +90,11 @@ class TrainConfig:
             data["betas"] = tuple(data["betas"])
         return cls(**data)
 
+    def to_json_text(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
     def to_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        Path(path).write_text(self.to_json_text(), encoding="utf-8")
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:

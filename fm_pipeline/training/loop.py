@@ -9,7 +9,6 @@ checkpoint to resume, if any, is decided by `training.resume`.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -206,8 +205,7 @@ def _train(
                                            max_batches=config.eval_batches, autocast_dtype=dtype)
         for cb in callbacks:
             cb.on_eval(step, flat_metrics(eval_metrics))
-        train_config = (json.dumps(config.to_dict(), indent=2) + "\n").encode()
-        ckpt.publish(ckpt.step_folder(states, step), out_dir, {TRAIN_CONFIG: train_config})
+        ckpt.publish(ckpt.step_folder(states, step), out_dir, {TRAIN_CONFIG: config.to_json_text().encode()})
     result = TrainResult(
         checkpoint=out_dir, step=step, train_loss=train_loss, eval_metrics=eval_metrics,
         tokens_per_s=(tokens_seen - start_tokens) / session_time if session_time else 0.0,

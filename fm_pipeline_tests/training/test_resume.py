@@ -187,3 +187,16 @@ def test_resume_never_starts_over_and_must_refuses_a_foreign_state(tiny_corpus, 
     assert recorder.steps == [] and (tmp_path / "out" / ckpt.WEIGHTS).is_file()
     with pytest.raises(ValueError, match="resume must be one of"):
         replace(config, resume="sometimes")
+
+
+def test_a_time_budget_counts_the_time_trained_before_an_interruption(tiny_corpus, tmp_path):
+    """A run stopped by its time budget, run again, has no time left and only publishes again; without the
+    budget (not part of the run's identity) the same run continues to its last step."""
+    config = config_for(tiny_corpus, tmp_path / "out", steps=6, max_seconds=0.0)
+    assert train(config).step == 1  # the first step spends the budget
+    recorder = Recorder()
+    again = train(config, [recorder])
+    assert recorder.steps == [] and again.step == 1 and again.resumed_from_step == 1
+    recorder = Recorder()
+    longer = train(replace(config, max_seconds=None), [recorder])
+    assert recorder.steps == [2, 3, 4, 5, 6] and longer.step == 6
