@@ -24,13 +24,17 @@ class RunInfo:
     tokenizer_sha256: str
     device: str
     world_size: int
+    start_step: int = 0
+    """The step this process starts from: 0, or the step of the checkpoint it resumes."""
+    resume_note: str = ""
+    """Why it resumes or starts over (a state of another run found and cleared, for instance)."""
 
 
 @dataclass
 class TrainResult:
     checkpoint: Path
     """`out_dir`, where the final model.safetensors, config.json and train_config.json are published; the
-    resumable step checkpoints (with training_state.pt) are under `out_dir/checkpoints/`."""
+    resumable step checkpoints (with training_state.pt) are in `checkpoint.state_dir(out_dir)` beside it."""
     step: int
     train_loss: float
     eval_metrics: dict[str, Any]
@@ -39,7 +43,9 @@ class TrainResult:
     n_params: int
     tokens_seen: int
     history: list[dict[str, float]] = field(default_factory=list)
-    """Every logged step's metrics, `step` included."""
+    """Every logged step's metrics, `step` included, those before a resume too."""
+    resumed_from_step: int = 0
+    """The step checkpoint this run continued from (0: it started from scratch)."""
 
 
 class TrainingCallback:
@@ -72,7 +78,8 @@ class LogCallback(TrainingCallback):
         self.log = log
 
     def on_train_start(self, info: RunInfo) -> None:
-        self.log.info(f"training {info.n_params:,} parameters on {info.device} x{info.world_size}")
+        self.log.info(f"training {info.n_params:,} parameters on {info.device} x{info.world_size}"
+                      + (f"; {info.resume_note}" if info.resume_note else ""))
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
         self.log.info(f"step {step}: " + " ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))

@@ -9,6 +9,8 @@ from typing import Any
 
 from fm_pipeline.modeling.config import ModelConfig
 
+RESUME_MODES = ("auto", "never", "must")
+
 
 @dataclass
 class TrainConfig:
@@ -29,7 +31,7 @@ class TrainConfig:
     max_seconds: float | None = None
     """Stop early once training steps (evaluation excluded) have taken this long, then checkpoint and
     evaluate as at the last step: a time budget, e.g. "the best model in 3 minutes". The schedule still
-    spans `steps`."""
+    spans `steps`, and a resumed run counts the time trained before the interruption."""
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 6e-4
@@ -56,8 +58,18 @@ class TrainConfig:
     """Autocast dtype on CUDA, "bfloat16" or "float32". CPUs always train in float32: bf16 autocast is about
     17x slower on them."""
     compile: bool = False
-    resume: bool = False
-    """Continue from the newest checkpoint under `out_dir` when there is one."""
+    code_version: str = ""
+    """Names the code that trains (the Dagster asset's code version): part of the run identity, so after a
+    change to the model or the loop a run never resumes a state the old code wrote."""
+    resume: str = "auto"
+    """"auto": continue from the newest step checkpoint of the same run (the same training-relevant fields, the
+    same tokenizer and the same token files; see `training.resume`) when there is one, and clear a state left by
+    another run; "never": clear any state and start at step 0; "must": continue, or fail when there is no state
+    of the same run to continue."""
+
+    def __post_init__(self) -> None:
+        if self.resume not in RESUME_MODES:
+            raise ValueError(f"resume must be one of {RESUME_MODES}, not {self.resume!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only."""
@@ -78,8 +90,11 @@ class TrainConfig:
             data["betas"] = tuple(data["betas"])
         return cls(**data)
 
+    def to_json_text(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
     def to_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        Path(path).write_text(self.to_json_text(), encoding="utf-8")
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:

@@ -69,3 +69,13 @@ def broadcast_flag(ctx: DistContext, flag: bool, device: torch.device) -> bool:
     t = torch.tensor([int(flag)], dtype=torch.int32, device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Rank 0's `obj` (any picklable value) on every rank, for decisions only rank 0 can make, such as which
+    checkpoint to resume from."""
+    if not ctx.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -2,8 +2,9 @@
 
 AdamW + cosine schedule with warmup, gradient accumulation and clipping, bf16 autocast on CUDA (fp32 on CPU),
 optional `torch.compile`, and DDP when launched by torchrun. A checkpoint holds everything that decides the
-next step (weights, optimizer, scheduler, step, every rank's RNG and data position), so a resumed run
-continues exactly where the interrupted one stopped.
+next step (weights, optimizer, scheduler, step, every rank's RNG and data position) and the history logged so
+far, so a resumed run continues exactly where the interrupted one stopped and reports the whole run. Which
+checkpoint to resume, if any, is decided by `training.resume`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.distributed import (
     DistContext,
     broadcast_flag,
+    broadcast_object,
     gather_to_all,
     init_distributed,
     mean_across_ranks,
@@ -41,6 +43,9 @@ from fm_pipeline.training.distributed import (
 )
 from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 from fm_pipeline.training.optim import build_optimizer, build_scheduler
+from fm_pipeline.training.resume import find_resume_point, run_identity
+
+TRAIN_CONFIG = "train_config.json"
 
 # Dense bf16 peak FLOP/s per GPU, for model FLOPs utilisation.
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -92,6 +97,7 @@ def _train(
     config: TrainConfig, callbacks: list[TrainingCallback], ctx: DistContext, device: torch.device
 ) -> TrainResult:
     out_dir = Path(config.out_dir)
+    states = ckpt.state_dir(out_dir)
     sp = spm.SentencePieceProcessor(model_file=str(config.tokenizer_path))
     checksum = tokenizer_checksum(Path(config.tokenizer_path))
     train_tokens = PackedTokens.open(Path(config.token_dir), "train", expected_checksum=checksum)
@@ -108,12 +114,14 @@ def _train(
     optimizer = build_optimizer(raw_model, config.lr, config.weight_decay, config.betas, device.type)
     scheduler = build_scheduler(optimizer, config.warmup_steps, config.steps, config.lr, config.min_lr)
 
-    step, tokens_seen = 0, 0
-    if config.resume and (existing := ckpt.list_checkpoints(out_dir)):
-        step, tokens_seen = _restore(existing[-1], raw_model, optimizer, scheduler, sampler, ctx, device)
-    elif not config.resume and ctx.is_main:
-        ckpt.clear_checkpoints(out_dir)
-    start_tokens = tokens_seen
+    identity, resume_from, note = _decide_resume(config, checksum, ctx)
+    step, tokens_seen, train_time, train_loss = 0, 0, 0.0, float("nan")
+    history: list[dict[str, float]] = []
+    if resume_from is not None:
+        state = _restore(resume_from, raw_model, optimizer, scheduler, sampler, ctx, device)
+        step, tokens_seen, train_time = int(state["step"]), int(state["tokens_seen"]), float(state["train_time"])
+        train_loss, history = float(state["train_loss"]), list(state["history"])
+    start_step, start_tokens = step, tokens_seen
 
     model: nn.Module = torch.compile(raw_model) if config.compile else raw_model
     if ctx.enabled:
@@ -122,18 +130,19 @@ def _train(
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
 
     n_params = raw_model.num_parameters(non_embedding=False)
-    info = RunInfo(config, model_config.to_dict(), n_params, checksum, str(device), ctx.world_size)
+    info = RunInfo(config, model_config.to_dict(), n_params, checksum, str(device), ctx.world_size, start_step, note)
     for cb in callbacks:
         cb.on_train_start(info)
 
     tokens_per_step = config.batch_size * config.grad_accum * model_config.block_size * ctx.world_size
     peak = peak_flops(device)
-    history: list[dict[str, float]] = []
-    train_loss = float("nan")
-    train_time = interval_time = 0.0
+    session_time = interval_time = 0.0
     interval_tokens = 0
     model.train()
-    last_step = step >= config.steps
+    # A run resumed from its final checkpoint (all steps done, or the time budget spent) only evaluates and
+    # publishes again.
+    spent = step > 0 and config.max_seconds is not None and train_time >= config.max_seconds
+    last_step = step >= config.steps or spent
     while not last_step:
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
@@ -157,7 +166,7 @@ def _train(
         tokens_seen += tokens_per_step
         interval_tokens += tokens_per_step
         elapsed = time.perf_counter() - t0
-        train_time, interval_time = train_time + elapsed, interval_time + elapsed
+        train_time, session_time, interval_time = train_time + elapsed, session_time + elapsed, interval_time + elapsed
         # Every rank must agree on stopping early, so the time limit is judged on rank 0's clock.
         over_time = config.max_seconds is not None and broadcast_flag(ctx, train_time >= config.max_seconds, device)
         last_step = step >= config.steps or over_time
@@ -181,7 +190,9 @@ def _train(
                 cb.on_eval(step, metrics)
 
         if step % config.checkpoint_every == 0 or last_step:
-            _save(out_dir, step, tokens_seen, raw_model, model_config, optimizer, scheduler, sampler, config, ctx,
+            progress = {"step": step, "tokens_seen": tokens_seen, "train_time": train_time, "train_loss": train_loss,
+                        "history": history}
+            _save(states, progress, identity, raw_model, model_config, optimizer, scheduler, sampler, config, ctx,
                   device, callbacks)
 
     eval_metrics: dict[str, Any] = {}
@@ -194,12 +205,11 @@ def _train(
                                            max_batches=config.eval_batches, autocast_dtype=dtype)
         for cb in callbacks:
             cb.on_eval(step, flat_metrics(eval_metrics))
-        ckpt.publish(ckpt.step_folder(out_dir, step), out_dir)
-        config.to_json(out_dir / "train_config.json")
+        ckpt.publish(ckpt.step_folder(states, step), out_dir, {TRAIN_CONFIG: config.to_json_text().encode()})
     result = TrainResult(
         checkpoint=out_dir, step=step, train_loss=train_loss, eval_metrics=eval_metrics,
-        tokens_per_s=(tokens_seen - start_tokens) / train_time if train_time else 0.0,
-        n_params=n_params, tokens_seen=tokens_seen, history=history,
+        tokens_per_s=(tokens_seen - start_tokens) / session_time if session_time else 0.0,
+        n_params=n_params, tokens_seen=tokens_seen, history=history, resumed_from_step=start_step,
     )
     for cb in callbacks:
         cb.on_train_end(result)
@@ -211,12 +221,33 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
 
 
+def _decide_resume(
+    config: TrainConfig, checksum: str, ctx: DistContext,
+) -> tuple[dict[str, Any] | None, Path | None, str]:
+    """(run identity, checkpoint to resume or None, why), decided on rank 0 alone (it also clears a foreign
+    state) and shared with every rank; a refusal (`resume="must"`) is raised on every rank."""
+    decision: tuple[Any, ...]
+    if ctx.is_main:
+        try:
+            identity = run_identity(config, checksum)
+            point = find_resume_point(config, identity)
+            decision = (identity, point.folder, point.note, None)
+        except ValueError as exc:
+            decision = (None, None, "", str(exc))
+    else:
+        decision = (None, None, "", None)
+    identity, folder, note, error = broadcast_object(ctx, decision)
+    if error:
+        raise ValueError(error)
+    return identity, folder, note
+
+
 def _save(
-    out_dir: Path, step: int, tokens_seen: int, model: nn.Module, model_config: ModelConfig,
-    optimizer: torch.optim.Optimizer, scheduler: Any, sampler: WindowSampler, config: TrainConfig,
-    ctx: DistContext, device: torch.device, callbacks: list[TrainingCallback],
+    states: Path, progress: dict[str, Any], identity: dict[str, Any] | None, model: nn.Module,
+    model_config: ModelConfig, optimizer: torch.optim.Optimizer, scheduler: Any, sampler: WindowSampler,
+    config: TrainConfig, ctx: DistContext, device: torch.device, callbacks: list[TrainingCallback],
 ) -> None:
-    """Every rank contributes its RNG and data position; rank 0 writes the folder."""
+    """Every rank contributes its RNG and data position; rank 0 writes the folder, with the run's identity."""
     rank_state = {
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
@@ -226,15 +257,14 @@ def _save(
     if not ctx.is_main:
         return
     state = {
-        "step": step,
-        "tokens_seen": tokens_seen,
+        **progress,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "ranks": ranks,
         "train_config": config.to_dict(),
     }
-    folder = ckpt.save_checkpoint(ckpt.step_folder(out_dir, step), model, model_config, state)
-    ckpt.prune_checkpoints(out_dir, config.keep_checkpoints)
+    folder = ckpt.save_checkpoint(ckpt.step_folder(states, progress["step"]), model, model_config, state, identity)
+    ckpt.prune_checkpoints(states, config.keep_checkpoints)
     for cb in callbacks:
         cb.on_checkpoint(folder)
 
@@ -242,8 +272,9 @@ def _save(
 def _restore(
     folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, sampler: WindowSampler,
     ctx: DistContext, device: torch.device,
-) -> tuple[int, int]:
-    """Load a checkpoint into the live objects; returns (step, tokens_seen)."""
+) -> dict[str, Any]:
+    """Load a checkpoint into the live objects; returns its training state (step, tokens_seen, train_time,
+    train_loss, history, ...)."""
     load_model(model, str(folder / ckpt.WEIGHTS), strict=True, device=str(device))
     state = ckpt.load_training_state(folder)
     optimizer.load_state_dict(state["optimizer"])
@@ -260,4 +291,4 @@ def _restore(
             "optimizer and schedule resume exactly, the data order restarts from the seed",
             stacklevel=2,
         )
-    return int(state["step"]), int(state["tokens_seen"])
+    return state

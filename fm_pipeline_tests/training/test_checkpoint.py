@@ -1,4 +1,7 @@
+import contextlib
+import os
 import pickle
+import shutil
 
 import pytest
 import torch
@@ -70,3 +73,56 @@ def test_prune_keeps_the_newest(tmp_path):
         ckpt.save_checkpoint(ckpt.step_folder(tmp_path, step), model, config, {"step": step})
     ckpt.prune_checkpoints(tmp_path, keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000020", "step-0000030"]
+
+
+class Crash(Exception):
+    pass
+
+
+class StopAt:
+    """Wraps file operations; the `n`-th call raises instead of running, as if the process died there."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def wrap(self, real):
+        def call(*args, **kwargs):
+            self.calls += 1
+            if self.calls == self.n:
+                raise Crash
+            return real(*args, **kwargs)
+        return call
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["rename_exchange", "fallback"])
+def test_publish_shows_the_old_or_the_new_checkpoint_wherever_it_stops(tmp_path, monkeypatch, exchange):
+    """A publish stopped at any file operation leaves `out` holding one whole checkpoint, old or new, never
+    the weights of one with the config of the other (which would not even load: their shapes differ). The
+    fallback for filesystems without RENAME_EXCHANGE may leave `out` absent for a moment, never mixed."""
+    folders = {}
+    for width in (8, 16):
+        config = ModelConfig(vocab_size=32, n_layer=1, n_head=1, d_model=width, block_size=8)
+        folders[width] = ckpt.save_checkpoint(tmp_path / f"w{width}", build_model(config), config, None)
+    out = tmp_path / "lake" / "pretrained_checkpoint"
+    if not exchange:
+        monkeypatch.setattr(ckpt, "rename_exchange", lambda a, b: False)
+    operations = [(os, "link"), (os, "replace"), (os, "rename"), (shutil, "copyfile")]
+    if exchange:
+        operations.append((ckpt, "rename_exchange"))
+    seen = set()
+    for n in range(1, 20):
+        ckpt.publish(folders[8], out)
+        stop = StopAt(n)
+        with monkeypatch.context() as patched:
+            for module, name in operations:
+                patched.setattr(module, name, stop.wrap(getattr(module, name)))
+            with contextlib.suppress(Crash):
+                ckpt.publish(folders[16], out, {"note.txt": b"new"})
+        if out.exists() or exchange:
+            width = ckpt.load_checkpoint(out)[1].d_model
+            assert (out / "note.txt").exists() == (width == 16)
+            seen.add(width)
+        if stop.calls < n:  # this publish finished before the n-th operation
+            break
+    assert seen == {8, 16} and ckpt.load_checkpoint(out)[1].d_model == 16
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pretrained_checkpoint"]  # leftovers swept

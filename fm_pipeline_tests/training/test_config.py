@@ -9,7 +9,7 @@ from fm_pipeline.training.optim import lr_factor
 
 def test_json_round_trip_keeps_every_field(tmp_path):
     config = TrainConfig(model=ModelConfig(architecture="encoder_decoder", n_layer=3), betas=(0.8, 0.9),
-                         budget={"compute": 1e15}, val_docs_dir="val", resume=True)
+                         budget={"compute": 1e15}, val_docs_dir="val", resume="never")
     config.to_json(tmp_path / "c.json")
     assert TrainConfig.from_json(tmp_path / "c.json") == config
 

@@ -39,7 +39,7 @@ from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
-from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS, load_checkpoint, state_dir
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 from fm_pipeline.training.mlflow_logger import MlflowLogger
@@ -70,6 +70,12 @@ class PretrainingConfig(dg.Config):
     steps: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    checkpoint_every: int | None = None
+    """Steps between resumable checkpoints: the most work a killed or retried step repeats."""
+    resume: str = "auto"
+    """"auto" continues the newest step checkpoint of the same run (same training config, tokenizer and token
+    files), so a retry or a rerun after a killed step picks up where it stopped, and clears the state of any
+    other run; "never" starts over; "must" fails unless there is a state of this run to continue."""
     device: str = "auto"
     """"auto" picks CUDA when present."""
     devices: int = 1
@@ -97,8 +103,9 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
     derived = {"n_kv_head", "d_ff"} if shape else set()
     kept = {k: v for k, v in base.model.to_dict().items() if k not in derived}
     model = type(base.model).from_dict({**kept, "architecture": config.architecture, **shape})
-    overrides: dict[str, Any] = {k: v for k, v in {"steps": config.steps, "batch_size": config.batch_size,
-                                                     "lr": config.lr}.items() if v is not None}
+    chosen = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
+              "checkpoint_every": config.checkpoint_every}
+    overrides: dict[str, Any] = {k: v for k, v in chosen.items() if v is not None}
     budget = None
     if config.compute_budget_flops:
         budget = {"compute": config.compute_budget_flops, "block_size": model.block_size,
@@ -106,7 +113,7 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
     train_config = TrainConfig.profile(
         config.profile, model=model, budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer),
         val_docs_dir=str(val_dir), out_dir=str(lake.path("pretrained_checkpoint")),
-        device=config.device, **overrides,
+        device=config.device, resume=config.resume, code_version=CODE_VERSION, **overrides,
     )
     return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
             "lineage": {"inputs": inputs, "input_versions": versions}}
@@ -116,7 +123,8 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
 def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: MlflowTracking) -> dict:
     """Train, logging params, per-step metrics, eval metrics and the checkpoint to one MLflow run. Claims the
     `gpu` pool (one training op per GPU), is retried with backoff when it fails (a lost node, the MLflow
-    server), and stops, without a retry, past the plan's maximum runtime."""
+    server), and stops, without a retry, past the plan's maximum runtime. With `resume="auto"` a retry, or a
+    rerun after the step's process was killed, continues from the newest step checkpoint of the same run."""
     config = TrainConfig.from_dict(plan["train_config"])
     max_runtime = float(plan["max_runtime_s"] if plan.get("max_runtime_s") is not None else TRAINING_MAX_RUNTIME_S)
     started = time.monotonic()
@@ -149,8 +157,9 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
     """torchrun as a Dagster Pipes subprocess: rank 0 streams progress into this op's log and reports the
     result as a Pipes message; it logs into this op's MLflow run."""
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config_path = out / "launch_config.json"
+    states = state_dir(out)  # not out_dir: publishing replaces that folder whole
+    states.mkdir(parents=True, exist_ok=True)
+    config_path = states / "launch_config.json"
     config.to_json(config_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
                "-m", "fm_pipeline.training.run", "--config", str(config_path), "--mlflow-run-id", run_id,
