@@ -42,9 +42,9 @@ from fm_pipeline.adaptation.probe import probe_accuracy
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr, layer_groups
 from fm_pipeline.adaptation.vocab import extend_tokenizer, find_terms, grow_vocabulary, tokens_per_word
 from fm_pipeline.curation.parquet_io import list_shards
-from fm_pipeline.curation.staging import staged_dir
 from fm_pipeline.evaluation.perplexity import evaluate_texts, read_docs
 from fm_pipeline.modeling.objectives import make_batch
+from fm_pipeline.staging import staged_dir
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE

@@ -58,8 +58,8 @@ from fm_pipeline.curation.parquet_io import (
     iter_rows,
     write_table_atomic,
 )
-from fm_pipeline.curation.staging import carry, published_path, staged_dir
 from fm_pipeline.curation.words import is_spaceless
+from fm_pipeline.staging import carry, published_path, staged_dir
 
 # Survivor preference when a cluster spans sources: curated sources before scraped ones.
 DEFAULT_SOURCE_PRIORITY = ("reference_data", "books", "academic_papers", "code_repositories", "common_crawl")

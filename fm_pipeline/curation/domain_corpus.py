@@ -32,7 +32,7 @@ from fm_pipeline.curation.parquet_io import (
     iter_rows,
     list_shards,
 )
-from fm_pipeline.curation.staging import staged_dir
+from fm_pipeline.staging import staged_dir
 
 MANIFEST = "_manifest.json"
 

@@ -29,7 +29,7 @@ from fm_pipeline.curation.parquet_io import (
 from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
-from fm_pipeline.curation.staging import staged_dir
+from fm_pipeline.staging import staged_dir
 
 CODE_SOURCES = frozenset({"code_repositories"})
 MANIFEST = "_manifest.json"

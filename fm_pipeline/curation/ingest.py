@@ -33,7 +33,7 @@ from fm_pipeline.curation.readers import (
     format_of,
     read_file,
 )
-from fm_pipeline.curation.staging import staged_dir
+from fm_pipeline.staging import staged_dir
 
 QUARANTINE_SCHEMA = pa.schema(
     [

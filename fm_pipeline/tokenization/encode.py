@@ -24,7 +24,7 @@ import sentencepiece as spm
 
 from fm_pipeline.curation.parallel import map_shards
 from fm_pipeline.curation.parquet_io import iter_rows
-from fm_pipeline.curation.staging import staged_dir
+from fm_pipeline.staging import staged_dir
 from fm_pipeline.tokenization.packed import (
     LENGTHS_DTYPE,
     TokenizerMismatchError,

@@ -13,12 +13,9 @@ the output layer) once and restores the tie on load.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
 import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from torch import nn
 
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
+from fm_pipeline.staging import recover, staging_sibling, swap_in
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -38,8 +36,6 @@ IDENTITY = "run_identity.json"
 checksum and the token files' version."""
 STEP_PREFIX = "step-"
 STATE_SUFFIX = ".train_state"
-RENAME_EXCHANGE = 2  # from <linux/fs.h>
-AT_FDCWD = -100
 
 
 def save_checkpoint(
@@ -50,7 +46,7 @@ def save_checkpoint(
     mid-write never leaves a folder that looks complete."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+    staging = staging_sibling(folder)
     staging.mkdir()
     save_model(model, str(staging / WEIGHTS))
     (staging / CONFIG).write_text(json.dumps(model_config.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -58,8 +54,8 @@ def save_checkpoint(
         (staging / IDENTITY).write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if state is not None:
         torch.save(state, staging / STATE)
-    swap_in(staging, folder)
-    _remove(staging)  # a folder of the same step written earlier, if there was one
+    if (old := swap_in(staging, folder)) is not None:  # a folder of the same step written earlier
+        _remove(old)
     return folder
 
 
@@ -134,9 +130,8 @@ def publish(checkpoint: Path, out_dir: Path, files: dict[str, bytes] | None = No
     run with the config of another. Anything else that was in `out_dir` goes with the old folder."""
     out_dir = Path(os.path.abspath(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in out_dir.parent.glob(f".{out_dir.name}.*.publish*"):  # from a publisher that was killed
-        _remove(leftover)
-    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.publish")
+    recover(out_dir)  # what a killed publisher left
+    staging = staging_sibling(out_dir)
     staging.mkdir()
     for name in (WEIGHTS, CONFIG):
         try:
@@ -145,39 +140,9 @@ def publish(checkpoint: Path, out_dir: Path, files: dict[str, bytes] | None = No
             shutil.copyfile(checkpoint / name, staging / name)
     for name, data in (files or {}).items():
         (staging / name).write_bytes(data)
-    swap_in(staging, out_dir)
-    _remove(staging)  # now the previous out_dir, if there was one
+    if (old := swap_in(staging, out_dir)) is not None:
+        _remove(old)
     return out_dir
-
-
-def swap_in(staging: Path, final: Path) -> None:
-    """Put the folder `staging` at `final` in one atomic operation; the previous `final`, if any, is left at
-    `staging`. Linux swaps the two with renameat2(RENAME_EXCHANGE); where that is missing (other systems, some
-    network filesystems) the fallback is two renames, between which `final` is briefly absent, never mixed."""
-    if not final.exists():
-        os.rename(staging, final)
-    elif not rename_exchange(staging, final):
-        aside = staging.with_name(staging.name + ".old")
-        os.rename(final, aside)
-        os.rename(staging, final)
-        os.rename(aside, staging)
-
-
-def rename_exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two existing paths; False when this system or filesystem cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = getattr(libc, "renameat2", None)  # glibc 2.28+, musl 1.2.3+
-    if fn is None:
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _remove(path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation import staging
+from fm_pipeline import staging
 from fm_pipeline.curation.dedup import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.mixing import balance
@@ -39,7 +39,7 @@ def main(stage: str, inputs: str, out: str, mode: str, point: str, marker: str) 
             time.sleep(600)
 
     if mode == "fallback":
-        staging._exchange = _no_exchange
+        staging.exchange = _no_exchange
     staging.test_hook = pause
     STAGES[stage]([Path(p) for p in json.loads(Path(inputs).read_text())], Path(out))
     sys.exit(f"the run finished without reaching {point!r}")

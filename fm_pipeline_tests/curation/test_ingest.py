@@ -14,8 +14,8 @@ from fm_pipeline.curation import ingest as ingest_mod
 from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.curation.ingest import IngestConfig, audit_accounting, ingest_source
-from fm_pipeline.curation.staging import leftovers
 from fm_pipeline.paths import raw_corpus_root
+from fm_pipeline.staging import leftovers
 from fm_pipeline_tests.curation.corpus_files import html_page, write_jsonl, write_parquet, write_warc
 
 

@@ -30,7 +30,7 @@ from fm_pipeline.curation.mixing import (
     val_ids,
 )
 from fm_pipeline.curation.parquet_io import list_shards
-from fm_pipeline.curation.staging import leftovers
+from fm_pipeline.staging import leftovers
 from fm_pipeline_tests.text_chunks import chunk_text
 
 TOY = {"en": 1000, "zh": 400, "es": 100, "fr": 50, "de": 50}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fm_pipeline.curation import staging
-from fm_pipeline.curation.staging import leftovers, published_path, recover, staged_dir
+from fm_pipeline import staging
 from fm_pipeline.lineage import _index_records, write_stage_record
+from fm_pipeline.staging import leftovers, published_path, recover, staged_dir
 
 
 def _publish(final: Path, text: str) -> None:
@@ -24,7 +24,7 @@ def test_exchange_swaps_two_folders_here(tmp_path: Path) -> None:
     a.mkdir()
     b.mkdir()
     (a / "x").write_text("from a")
-    if not staging._exchange(a, b):
+    if not staging.exchange(a, b):
         pytest.skip("RENAME_EXCHANGE is not supported on this file system (the two-rename fallback runs)")
     assert (b / "x").read_text() == "from a" and not (a / "x").exists()
 

@@ -26,8 +26,9 @@ from fm_pipeline_tests.defs.materialize_pretraining import materialize
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_CONFIG = {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
-    "steps": 8, "checkpoint_every": 2, "n_layer": 2, "n_head": 2, "d_model": 32, "block_size": 32,
-    "batch_size": 8, "device": "cpu"}}}}}}
+    "steps": 120, "checkpoint_every": 30, "n_layer": 2, "n_head": 2, "d_model": 32, "block_size": 32,
+    "batch_size": 8, "lr": 1e-2, "device": "cpu"}}}}}}
+"""Long enough to beat the unigram entropy, as the blocking `checkpoint_sound` check demands."""
 
 
 def build_lake(tiny_corpus, lake: Path) -> None:
@@ -44,18 +45,18 @@ def test_a_killed_materialization_resumes_to_the_uninterrupted_result(tiny_corpu
     (tmp_path / "run_config.json").write_text(json.dumps(RUN_CONFIG))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     killed = subprocess.run([sys.executable, "-m", "fm_pipeline_tests.defs.materialize_pretraining",
-                             str(tmp_path / "run_config.json"), "after_checkpoint", "4"],
+                             str(tmp_path / "run_config.json"), "after_checkpoint", "60"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     out = fm_home / "lake" / "pretrained_checkpoint"
-    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(out))] == ["step-0000002", "step-0000004"]
+    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(out))] == ["step-0000030", "step-0000060"]
     assert not (out / ckpt.WEIGHTS).exists()
 
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(instance, RUN_CONFIG)
     assert result.success
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any("resuming from step-0000004" in line for line in logs), logs
+    assert any("resuming from step-0000060" in line for line in logs), logs
     (mat,) = [m for m in result.asset_materializations_for_node("pretrained_checkpoint")]
     final_loss = mat.metadata["train/final_loss"].value
 

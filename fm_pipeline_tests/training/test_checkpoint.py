@@ -6,6 +6,7 @@ import shutil
 import pytest
 import torch
 
+from fm_pipeline import staging
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 from fm_pipeline.training import checkpoint as ckpt
@@ -105,10 +106,10 @@ def test_publish_shows_the_old_or_the_new_checkpoint_wherever_it_stops(tmp_path,
         folders[width] = ckpt.save_checkpoint(tmp_path / f"w{width}", build_model(config), config, None)
     out = tmp_path / "lake" / "pretrained_checkpoint"
     if not exchange:
-        monkeypatch.setattr(ckpt, "rename_exchange", lambda a, b: False)
+        monkeypatch.setattr(staging, "exchange", lambda a, b: False)
     operations = [(os, "link"), (os, "replace"), (os, "rename"), (shutil, "copyfile")]
     if exchange:
-        operations.append((ckpt, "rename_exchange"))
+        operations.append((staging, "exchange"))
     seen = set()
     for n in range(1, 20):
         ckpt.publish(folders[8], out)

@@ -74,7 +74,7 @@ def _reach(point: str) -> None:
         test_hook(point)
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange(a: Path, b: Path) -> bool:
     """Atomically swap two existing paths; False when this system cannot (the caller falls back)."""
     if _renameat2 is None:
         return False
@@ -109,13 +109,15 @@ def recover(final: Path) -> None:
         shutil.rmtree(path)
 
 
-def _swap(staging: Path, final: Path) -> None:
+def swap_in(staging: Path, final: Path) -> Path | None:
+    """Put the complete folder `staging` at `final` in one atomic step (see the module docstring); returns
+    where the previous `final` now is, hidden, for the caller to delete (None when there was none)."""
     _reach("before-swap")
     if not final.exists():
         os.rename(staging, final)
         _reach("after-swap")
-        return
-    if _exchange(staging, final):
+        return None
+    if exchange(staging, final):
         old = staging
     else:
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
@@ -123,7 +125,12 @@ def _swap(staging: Path, final: Path) -> None:
         _reach("between-renames")
         os.rename(staging, final)
     _reach("after-swap")
-    shutil.rmtree(old, ignore_errors=True)  # published already; what stays is hidden, and the next run retries
+    return old
+
+
+def staging_sibling(final: Path) -> Path:
+    """A fresh hidden name beside `final` for building its next version; `recover` removes it if left."""
+    return final.with_name(f".{final.name}.staging-{uuid.uuid4().hex}")
 
 
 @contextmanager
@@ -147,7 +154,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     with _lock(final):
-        staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex}")
+        staging = staging_sibling(final)
         staging.mkdir()
         _reach("staged")
         try:
@@ -155,7 +162,8 @@ def staged_dir(final: Path) -> Iterator[Path]:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _swap(staging, final)
+        if (old := swap_in(staging, final)) is not None:
+            shutil.rmtree(old, ignore_errors=True)  # published already; what stays is hidden, the next run retries
 
 
 def carry(src: Path, dst: Path) -> None:
