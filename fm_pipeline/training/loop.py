@@ -121,7 +121,7 @@ def _train(
         state = _restore(resume_from, raw_model, optimizer, scheduler, sampler, ctx, device)
         step, tokens_seen, train_time = int(state["step"]), int(state["tokens_seen"]), float(state["train_time"])
         train_loss, history = float(state["train_loss"]), list(state["history"])
-    start_step, start_tokens = step, tokens_seen
+    start_step = step
 
     model: nn.Module = torch.compile(raw_model) if config.compile else raw_model
     if ctx.enabled:
@@ -136,7 +136,7 @@ def _train(
 
     tokens_per_step = config.batch_size * config.grad_accum * model_config.block_size * ctx.world_size
     peak = peak_flops(device)
-    session_time = interval_time = 0.0
+    interval_time = 0.0
     interval_tokens = 0
     model.train()
     # A run resumed from its final checkpoint (all steps done, or the time budget spent) only evaluates and
@@ -166,7 +166,7 @@ def _train(
         tokens_seen += tokens_per_step
         interval_tokens += tokens_per_step
         elapsed = time.perf_counter() - t0
-        train_time, session_time, interval_time = train_time + elapsed, session_time + elapsed, interval_time + elapsed
+        train_time, interval_time = train_time + elapsed, interval_time + elapsed
         # Every rank must agree on stopping early, so the time limit is judged on rank 0's clock.
         over_time = config.max_seconds is not None and broadcast_flag(ctx, train_time >= config.max_seconds, device)
         last_step = step >= config.steps or over_time
@@ -208,7 +208,7 @@ def _train(
         ckpt.publish(ckpt.step_folder(states, step), out_dir, {TRAIN_CONFIG: config.to_json_text().encode()})
     result = TrainResult(
         checkpoint=out_dir, step=step, train_loss=train_loss, eval_metrics=eval_metrics,
-        tokens_per_s=(tokens_seen - start_tokens) / session_time if session_time else 0.0,
+        tokens_per_s=tokens_seen / train_time if train_time else 0.0,  # the whole run's, across resumes
         n_params=n_params, tokens_seen=tokens_seen, history=history, resumed_from_step=start_step,
     )
     for cb in callbacks:
