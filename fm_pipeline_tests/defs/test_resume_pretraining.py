@@ -59,6 +59,7 @@ def test_a_killed_materialization_resumes_to_the_uninterrupted_result(tiny_corpu
     assert any("resuming from step-0000060" in line for line in logs), logs
     (mat,) = [m for m in result.asset_materializations_for_node("pretrained_checkpoint")]
     final_loss = mat.metadata["train/final_loss"].value
+    assert mat.metadata["train/resumed_from_step"].value == 60
 
     # The uninterrupted run: the same config, trained in one go somewhere else.
     config = TrainConfig.from_json(out / "train_config.json")

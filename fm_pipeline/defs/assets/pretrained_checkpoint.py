@@ -215,6 +215,7 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         "eval/val_bpb_by_lang": dg.MetadataValue.json({k: v.get("val_bpb") for k, v in by_lang.items()}),
         "train/tokens_per_s": float(result["tokens_per_s"]),
         "train/tokens_seen": int(result["tokens_seen"]),
+        "train/resumed_from_step": int(result["resumed_from_step"]),
         "train/final_loss": float(result["train_loss"]),
         "parameters": int(result["n_params"]),
         "architecture": model_config.architecture,
