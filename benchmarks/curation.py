@@ -1,13 +1,17 @@
 """Curation throughput on real text: each step of the filter stage on one core, the whole filter stage on
 1 and 2 processes, then MinHash signatures and the global duplicate search. Prints one JSON object.
 
-    python benchmarks/curation.py [--corpora ../shared/corpora] [--mb 12] [--shard-mb 1.5]
+    python -m benchmarks.curation [--corpora ../shared/corpora] [--mb 12] [--shard-mb 1.5] [--peer datatrove]
 
 Documents: Common Crawl pages, the UDHR in 41 languages, the biomedical / legal / scientific domain sets
 and three books cut into ~6 KB documents, shuffled (seed 0) and replicated (ids suffixed `#<copy>`) up to
 `--mb` MB of UTF-8 text (MB = 10^6 bytes). They are ingested with `ingest_source` into raw Parquet shards
 of about `--shard-mb` MB each; the stage and dedup runs read those shards. Copies are exact duplicates, so
 dedup removes them: its timings are real, its duplicate counts are an artefact of the replication.
+
+`--peer datatrove` runs datatrove's filter cascade and MinHash dedup (`benchmarks.datatrove_peer`) on the
+same raw shards with the same numbers of processes, and reports each rate beside ours with the ratio
+ours / datatrove. Without datatrove installed (`pip install -e '.[peers]'`) the JSON says so and the rest runs.
 """
 
 from __future__ import annotations
@@ -17,18 +21,13 @@ import json
 import os
 import random
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# `python benchmarks/curation.py` puts benchmarks/ first on sys.path, where a module can shadow the standard
-# library (benchmarks/tokenize.py shadows `tokenize`); move it last (a stable sort), before anything imports
-# `tokenize`. Spawned workers inherit this sys.path.
-sys.path.sort(key=lambda entry: Path(entry or ".").resolve() == Path(__file__).resolve().parent)
-
+from benchmarks import datatrove_peer
 from fm_pipeline.curation.content import content_filters
 from fm_pipeline.curation.dedup import dedup_corpus, minhash_signatures
 from fm_pipeline.curation.filter_stage import DocumentFilter, FilterConfig, filter_source
@@ -44,11 +43,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "common_crawl"  # a prose source: language ID, prose rules and prose content filters all run
 DOC_BYTES = 6000  # books are cut into runs of whole lines of about this many UTF-8 bytes (at most 8 KB)
 MAX_DOC_BYTES = 8000
-REFERENCE = {
-    "datatrove_gopher_quality_mb_s_per_core": 0.2,
-    "datatrove_minhash_signatures_mb_s": 0.35,
-    "note": "datatrove figures measured earlier on these machines (2 cores, no GPU); constants, not rerun here",
-}
 TARGETS = {"filter_stage_mb_s_1_core_with_langid": 1.0, "minhash_signatures_mb_s_1_core": 2.0}
 
 Row = dict[str, Any]
@@ -231,7 +225,49 @@ def minhash(shards: list[Path], out: Path, mb: float, docs: int) -> dict[str, An
     return runs
 
 
-def benchmark(corpora: Path, target_mb: float, shard_mb: float) -> dict[str, Any]:
+def _ratio(ours: float, theirs: float) -> float:
+    return round(ours / theirs, 2)
+
+
+def datatrove_side_by_side(raw: Path, out: Path, mb: float, docs: int, stage: dict[str, Any],
+                           dedup: dict[str, Any]) -> dict[str, Any]:
+    """datatrove's cascade and MinHash on the raw shards in `raw`, on 1 and 2 processes, next to ours."""
+    if missing := datatrove_peer.missing():
+        return {"skipped": f"datatrove not run: {', '.join(missing)} not installed (pip install -e '.[peers]')"}
+    result: dict[str, Any] = {"version": datatrove_peer.version()}
+    for processes in (1, 2):
+        cascade = datatrove_peer.filter_cascade(raw, out / f"datatrove-filter-{processes}", processes)
+        theirs = _rate(mb, docs, cascade["seconds"], cascade["cpu_seconds"], cores=processes)
+        ours = stage[f"processes_{processes}"]
+        result[f"filter_processes_{processes}"] = {
+            **theirs, "kept": cascade["kept"], "removed_by_filter": cascade["removed_by_filter"],
+            "ours_over_datatrove_mb_per_s": _ratio(ours["mb_per_s"], theirs["mb_per_s"]),
+            "ours_over_datatrove_mb_per_cpu_s": _ratio(ours["mb_per_cpu_s"], theirs["mb_per_cpu_s"]),
+        }
+        mh = datatrove_peer.minhash(raw, out / f"datatrove-minhash-{processes}", processes)
+        signatures = _rate(mb, docs, mh["seconds"]["signatures"], mh["cpu_seconds"]["signatures"], cores=processes)
+        ours_sig = dedup[f"signatures_processes_{processes}"]
+        ours_find = dedup[f"find_duplicates_seconds_processes_{processes}"]
+        theirs_find = mh["seconds"]["buckets"] + mh["seconds"]["clusters"]
+        result[f"minhash_processes_{processes}"] = {
+            "signatures": signatures,
+            "seconds": mh["seconds"],
+            "kept": mh["kept"],
+            "removed": mh["removed"],
+            "ours_over_datatrove_signatures_mb_per_s_per_core": _ratio(
+                ours_sig["mb_per_s_per_core"], signatures["mb_per_s_per_core"]),
+            "ours_over_datatrove_find_duplicates_speed": _ratio(theirs_find, max(ours_find, 1e-9)),
+            "ours_over_datatrove_apply_speed": _ratio(
+                mh["seconds"]["filter"], max(dedup[f"apply_seconds_processes_{processes}"], 1e-9)),
+        }
+    result["minhash_config"] = mh["config"]
+    result["note"] = ("same raw shards and process counts as ours; datatrove's find_duplicates is its buckets "
+                      "plus clusters steps, its apply the MinHash filter writing kept and removed rows. The "
+                      "cascades differ in their rules, so they keep different documents (see kept)")
+    return result
+
+
+def benchmark(corpora: Path, target_mb: float, shard_mb: float, peer: str | None = None) -> dict[str, Any]:
     wall = time.perf_counter()
     base = load_rows(corpora)
     rows = replicate(base, int(target_mb * 1e6))
@@ -251,6 +287,7 @@ def benchmark(corpora: Path, target_mb: float, shard_mb: float) -> dict[str, Any
         shards = [root / "raw" / name for name in ingested.shards]
         stage = filter_stage(shards, root, mb, len(rows))
         dedup = minhash(shards, root, mb, len(rows))
+        peers = {"datatrove": datatrove_side_by_side(root / "raw", root, mb, len(rows), stage, dedup)} if peer else {}
 
     stage_mb_s = stage["processes_1"]["mb_per_s"]
     sig_mb_s = dedup["signatures_processes_1"]["mb_per_s"]
@@ -269,13 +306,7 @@ def benchmark(corpora: Path, target_mb: float, shard_mb: float) -> dict[str, Any
         "filter_steps_sum_1_core": step_sum,
         "filter_stage": stage,
         "minhash_dedup": dedup,
-        "reference": {
-            **REFERENCE,
-            "our_quality_rules_vs_datatrove_gopher_quality": round(
-                steps["quality_rules"]["mb_per_s"] / REFERENCE["datatrove_gopher_quality_mb_s_per_core"], 1),
-            "our_minhash_signatures_1_core_vs_datatrove": round(
-                sig_mb_s / REFERENCE["datatrove_minhash_signatures_mb_s"], 1),
-        },
+        "peers": peers,
         "targets": {
             "filter_stage_mb_s_1_core_with_langid": {
                 "target": TARGETS["filter_stage_mb_s_1_core_with_langid"],
@@ -297,8 +328,9 @@ def main() -> None:
     parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
     parser.add_argument("--mb", type=float, default=12.0, help="MB of text after replication")
     parser.add_argument("--shard-mb", type=float, default=1.5, help="raw shard size in MB of text")
+    parser.add_argument("--peer", choices=["datatrove"], help="also run this peer on the same shards")
     args = parser.parse_args()
-    print(json.dumps(benchmark(args.corpora, args.mb, args.shard_mb), indent=2, ensure_ascii=False))
+    print(json.dumps(benchmark(args.corpora, args.mb, args.shard_mb, args.peer), indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,18 @@ fp32; on CUDA under bf16 autocast, with MFU = tokens/s × `sizing.flops_per_toke
 
     python -m benchmarks.train [--steps 300] [--max-seconds 60] [--vocab-size 65] [--device auto]
                               [--threads 2] [--peak-flops 989e12] [--shapes small large] [--styles llama gpt2]
+                              [--nanogpt DIR]
 
-Each shape runs in two styles: the project's default blocks (`llama`: RoPE, RMSNorm) and nanoGPT's own
-(`gpt2`: learned positions, LayerNorm), the like-for-like comparison with nanoGPT's training script.
+Each shape runs our model in two styles, labelled by `model`: `ours_llama_style` (RoPE, RMSNorm, the project's
+default) and `ours_gpt2_style` (learned positions, LayerNorm: nanoGPT's layout, built by our code).
+
+`--nanogpt DIR` adds nanoGPT itself (`model: nanogpt`, decoder_only): `GPT` and `GPTConfig` are imported from
+DIR/model.py, a checkout the user points at (nothing of it is copied here), at the same shape and vocabulary
+(dropout 0, no biases, as its CPU example), with its own `configure_optimizers` at our learning rate, weight
+decay and betas. It runs in the same timed loop on the same batches as our models, so the rates differ by the
+model and optimizer alone. Its train.py is not run: its loop also samples batches from a memmap, clips
+gradients and times iterations with its logging, none of which ours does here, so its "time per iter" would
+measure a different loop.
 
 A token is a position the model runs over: source plus target positions for encoder_decoder. Batches are made
 by `objectives.make_batch` before the clock starts, so only the model's training step is timed; each timing
@@ -19,10 +28,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,8 +52,8 @@ SHAPES: dict[str, dict[str, int]] = {
     # GPT-2 small, for the MFU target on one H100 (run it with --shapes gpt2 on a GPU only)
     "gpt2": {"n_layer": 12, "n_head": 12, "d_model": 768, "block_size": 1024, "batch_size": 16},
 }
-# The project's default blocks (RoPE, RMSNorm), and nanoGPT's (learned positions, LayerNorm without bias): the
-# same shape in nanoGPT's own architecture is the like-for-like comparison with its training script.
+# The project's default blocks (RoPE, RMSNorm), and nanoGPT's layout (learned positions, LayerNorm without bias)
+# built by our code; `--nanogpt` times nanoGPT's own model.
 STYLES: dict[str, dict[str, str]] = {
     "llama": {"positions": "rope", "norm": "rmsnorm"},
     "gpt2": {"positions": "learned", "norm": "layernorm"},
@@ -50,6 +63,7 @@ SMALL_DECODER_TARGET = 15_000  # tokens/s on 2 CPU cores, from the issue
 WARMUP_STEPS = 10
 BATCH_POOL = 8  # distinct batches cycled through, so the data is not one repeated batch
 WINDOWS = 5
+LEARNING_RATE, WEIGHT_DECAY, BETAS = 1e-4, 0.1, (0.9, 0.95)
 
 
 def _batches(config: ModelConfig, batch_size: int, device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -63,21 +77,13 @@ def _batches(config: ModelConfig, batch_size: int, device: torch.device) -> list
         windows = torch.randint(5, sentinels[-1], (batch_size, length), generator=generator)
         batch = make_batch(config.architecture, windows, vocab_size=config.vocab_size, special_ids=range(5),
                            sentinel_ids=sentinels, generator=generator)
-        batches.append({k: v.to(device) for k, v in batch.items()})
+        batches.append({k: v.contiguous().to(device) for k, v in batch.items()})  # as a data loader gives them
     return batches
 
 
-def measure(
-    architecture: str, shape: dict[str, int], vocab_size: int, device: torch.device, steps: int, max_seconds: float,
-    style: str = "llama",
-) -> dict[str, Any]:
-    """Time training steps of a freshly initialised model on `device`, with the training loop's optimizer."""
-    torch.manual_seed(0)
-    fields = {k: v for k, v in shape.items() if k != "batch_size"}
-    config = ModelConfig(architecture=architecture, vocab_size=vocab_size, **fields, **STYLES[style])
-    model = build_model(config).to(device).train()
-    optimizer = build_optimizer(model, 1e-4, 0.1, (0.9, 0.95), device.type)
-    batches = _batches(config, shape["batch_size"], device)
+def _timed(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[dict[str, torch.Tensor]],
+           device: torch.device, steps: int, max_seconds: float) -> dict[str, Any]:
+    """Warmup, then `steps` training steps in WINDOWS windows; the median window's tokens/s."""
     tokens_per_step = sum(v.numel() for k, v in batches[0].items() if k != "targets")
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
@@ -106,21 +112,89 @@ def measure(
             done, window_steps = done + 1, window_steps + 1
         sync()
         rates.append(window_steps * tokens_per_step / (time.perf_counter() - window_start))
-    tokens_per_s = statistics.median(rates)
     return {
-        "architecture": architecture,
-        "style": style,
-        **shape,
-        "parameters": model.num_parameters(non_embedding=False),
         "steps": done,
         "seconds": round(time.perf_counter() - start, 2),
         "tokens_per_step": tokens_per_step,
-        "tokens_per_s": round(tokens_per_s),
+        "tokens_per_s": round(statistics.median(rates)),
         "tokens_per_s_best_window": round(max(rates)),
-        "flops_per_token": flops_per_token(config),
-        "achieved_flops_per_s": tokens_per_s * flops_per_token(config),
         "final_loss": round(loss.item(), 4),
     }
+
+
+def _config(architecture: str, shape: dict[str, int], vocab_size: int, style: str) -> ModelConfig:
+    fields = {k: v for k, v in shape.items() if k != "batch_size"}
+    return ModelConfig(architecture=architecture, vocab_size=vocab_size, **fields, **STYLES[style])
+
+
+def _row(label: str, config: ModelConfig, shape: dict[str, int], parameters: int, timed: dict[str, Any]) -> dict:
+    return {
+        "model": label,
+        "architecture": config.architecture,
+        **shape,
+        "parameters": parameters,
+        **timed,
+        "flops_per_token": flops_per_token(config),
+        "achieved_flops_per_s": timed["tokens_per_s"] * flops_per_token(config),
+    }
+
+
+def measure(
+    architecture: str, shape: dict[str, int], vocab_size: int, device: torch.device, steps: int, max_seconds: float,
+    style: str = "llama",
+) -> dict[str, Any]:
+    """Time training steps of a freshly initialised model of ours on `device`, with the training loop's
+    optimizer."""
+    torch.manual_seed(0)
+    config = _config(architecture, shape, vocab_size, style)
+    model = build_model(config).to(device).train()
+    optimizer = build_optimizer(model, LEARNING_RATE, WEIGHT_DECAY, BETAS, device.type)
+    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds)
+    return _row(f"ours_{style}_style", config, shape, model.num_parameters(non_embedding=False), timed)
+
+
+def load_nanogpt(checkout: Path) -> tuple[Callable[..., Any], Callable[..., torch.nn.Module]]:
+    """(GPTConfig, GPT) from `checkout`/model.py, imported from that file in place."""
+    path = Path(checkout) / "model.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no nanoGPT model.py in {checkout}")
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.GPTConfig, module.GPT
+
+
+def measure_nanogpt(
+    checkout: Path, shape: dict[str, int], vocab_size: int, device: torch.device, steps: int, max_seconds: float,
+) -> dict[str, Any]:
+    """nanoGPT's GPT at `shape`, fed the batches our decoder_only model gets, in the same timed loop."""
+    gpt_config, gpt = load_nanogpt(checkout)
+    torch.manual_seed(0)
+    config = _config("decoder_only", shape, vocab_size, "gpt2")
+    with contextlib.redirect_stdout(sys.stderr):  # nanoGPT prints as it builds; stdout carries the JSON
+        model = gpt(gpt_config(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.d_model,
+                               block_size=config.block_size, vocab_size=vocab_size, dropout=0.0, bias=False))
+        model = model.to(device).train()
+        optimizer = model.configure_optimizers(WEIGHT_DECAY, LEARNING_RATE, BETAS, device.type)
+    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds)
+    return _row("nanogpt", config, shape, model.get_num_params(non_embedding=False), timed)
+
+
+def rows(shapes: list[str], architectures: list[str], styles: list[str], vocab_size: int, device: torch.device,
+         steps: int, max_seconds: float, nanogpt: Path | None = None) -> list[dict[str, Any]]:
+    """One timed row per shape, architecture and style of ours, then nanoGPT's per shape when given."""
+    results = []
+    for shape_name in shapes:
+        shape = SHAPES[shape_name]
+        for architecture in architectures:
+            for style in styles:
+                results.append({"shape": shape_name,
+                                **measure(architecture, shape, vocab_size, device, steps, max_seconds, style)})
+        if nanogpt:
+            results.append({"shape": shape_name,
+                            **measure_nanogpt(nanogpt, shape, vocab_size, device, steps, max_seconds)})
+    return results
 
 
 def main() -> None:
@@ -135,21 +209,18 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["small", "large"])
     parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     parser.add_argument("--styles", nargs="+", choices=sorted(STYLES), default=sorted(STYLES))
+    parser.add_argument("--nanogpt", type=Path, metavar="DIR", help="a nanoGPT checkout: time its model.py too")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     peak = args.peak_flops or (H100_BF16_DENSE if device.type == "cuda" else None)
-    results = []
-    for shape_name in args.shapes:
-        for architecture in args.architectures:
-            for style in args.styles:
-                result = {"shape": shape_name, **measure(architecture, SHAPES[shape_name], args.vocab_size, device,
-                                                         args.steps, args.max_seconds, style)}
-                if peak:
-                    result["mfu"] = round(result["achieved_flops_per_s"] / peak, 4)
-                results.append(result)
+    results = rows(args.shapes, args.architectures, args.styles, args.vocab_size, device, args.steps,
+                   args.max_seconds, args.nanogpt)
+    for result in results:
+        if peak:
+            result["mfu"] = round(result["achieved_flops_per_s"] / peak, 4)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "dtype": "bfloat16 autocast" if device.type == "cuda" else "float32",
@@ -159,10 +230,10 @@ def main() -> None:
         "peak_flops": peak,
         "results": results,
     }
-    small_decoder = {r["style"]: r["tokens_per_s"] for r in results
-                     if r["shape"] == "small" and r["architecture"] == "decoder_only"}
+    small_decoder = {r["model"]: r["tokens_per_s"] for r in results
+                     if r["shape"] == "small" and r["architecture"] == "decoder_only" and r["model"] != "nanogpt"}
     if device.type == "cpu" and small_decoder:
-        met = {f"met_{style}": rate >= SMALL_DECODER_TARGET for style, rate in small_decoder.items()}
+        met = {f"met_{model}": rate >= SMALL_DECODER_TARGET for model, rate in small_decoder.items()}
         report["cpu_target"] = {"small_decoder_only_tokens_per_s": SMALL_DECODER_TARGET, **met}
     print(json.dumps(report, indent=2))
 
