@@ -30,13 +30,14 @@ PY=${PY:-python3}
 OUT=${OUT:-$(mktemp -d)}  # the device tool brings back what is written here: JSON and logs, not checkpoints
 RUN=$(mktemp -d)
 DEVICE=${DEVICE:-cuda} SHAPES=${SHAPES:-small gpt2} STEPS=${STEPS:-200} BENCH_STEPS=${BENCH_STEPS:-50}
+COMPILE=$([ "$DEVICE" = cuda ] && echo --compile || true)  # as the gpu profile trains; a CPU smoke test skips it
 export DEVICE STEPS
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 [ -f "$DIR/lake/tokenized_corpus/train.json" ] || { echo "no $DIR/lake: run 'bash $0 prepare' first" >&2; exit 2; }
 if [ "$DEVICE" = cuda ]; then
     "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())" >&2
 fi
-"$PY" -m benchmarks.train --device "$DEVICE" --shapes $SHAPES --architectures decoder_only encoder_only \
+"$PY" -m benchmarks.train --device "$DEVICE" $COMPILE --shapes $SHAPES --architectures decoder_only encoder_only \
     encoder_decoder --styles llama --steps "$BENCH_STEPS" --max-seconds 40 > "$OUT/train_bench.json"
 "$PY" - "$DIR/lake" "$RUN" "$OUT" <<'PYEOF'
 import dataclasses, json, os, sys

@@ -5,7 +5,7 @@ fp32; on CUDA under bf16 autocast, with MFU = tokens/s × `sizing.flops_per_toke
 
     python -m benchmarks.train [--steps 300] [--max-seconds 60] [--vocab-size 65] [--device auto]
                               [--threads 2] [--peak-flops 989e12] [--shapes small large] [--styles llama gpt2]
-                              [--nanogpt DIR]
+                              [--nanogpt DIR] [--compile]
 
 Each shape runs our model in two styles, labelled by `model`: `ours_llama_style` (RoPE, RMSNorm, the project's
 default) and `ours_gpt2_style` (learned positions, LayerNorm: nanoGPT's layout, built by our code).
@@ -82,8 +82,12 @@ def _batches(config: ModelConfig, batch_size: int, device: torch.device) -> list
 
 
 def _timed(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list[dict[str, torch.Tensor]],
-           device: torch.device, steps: int, max_seconds: float) -> dict[str, Any]:
-    """Warmup, then `steps` training steps in WINDOWS windows; the median window's tokens/s."""
+           device: torch.device, steps: int, max_seconds: float, compile: bool = False) -> dict[str, Any]:
+    """Warmup, then `steps` training steps in WINDOWS windows; the median window's tokens/s. With `compile`, the
+    model's forward runs through `torch.compile`, as the training loop's `compile: true` does, and the warmup
+    steps pay for the compilation."""
+    if compile:
+        model = torch.compile(model)
     tokens_per_step = sum(v.numel() for k, v in batches[0].items() if k != "targets")
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())
@@ -119,6 +123,7 @@ def _timed(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: li
         "tokens_per_s": round(statistics.median(rates)),
         "tokens_per_s_best_window": round(max(rates)),
         "final_loss": round(loss.item(), 4),
+        "compiled": compile,
     }
 
 
@@ -141,7 +146,7 @@ def _row(label: str, config: ModelConfig, shape: dict[str, int], parameters: int
 
 def measure(
     architecture: str, shape: dict[str, int], vocab_size: int, device: torch.device, steps: int, max_seconds: float,
-    style: str = "llama",
+    style: str = "llama", compile: bool = False,
 ) -> dict[str, Any]:
     """Time training steps of a freshly initialised model of ours on `device`, with the training loop's
     optimizer."""
@@ -149,7 +154,8 @@ def measure(
     config = _config(architecture, shape, vocab_size, style)
     model = build_model(config).to(device).train()
     optimizer = build_optimizer(model, LEARNING_RATE, WEIGHT_DECAY, BETAS, device.type)
-    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds)
+    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds,
+                   compile)
     return _row(f"ours_{style}_style", config, shape, model.num_parameters(non_embedding=False), timed)
 
 
@@ -167,6 +173,7 @@ def load_nanogpt(checkout: Path) -> tuple[Callable[..., Any], Callable[..., torc
 
 def measure_nanogpt(
     checkout: Path, shape: dict[str, int], vocab_size: int, device: torch.device, steps: int, max_seconds: float,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """nanoGPT's GPT at `shape`, fed the batches our decoder_only model gets, in the same timed loop."""
     gpt_config, gpt = load_nanogpt(checkout)
@@ -177,12 +184,13 @@ def measure_nanogpt(
                                block_size=config.block_size, vocab_size=vocab_size, dropout=0.0, bias=False))
         model = model.to(device).train()
         optimizer = model.configure_optimizers(WEIGHT_DECAY, LEARNING_RATE, BETAS, device.type)
-    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds)
+    timed = _timed(model, optimizer, _batches(config, shape["batch_size"], device), device, steps, max_seconds,
+                   compile)
     return _row("nanogpt", config, shape, model.get_num_params(non_embedding=False), timed)
 
 
 def rows(shapes: list[str], architectures: list[str], styles: list[str], vocab_size: int, device: torch.device,
-         steps: int, max_seconds: float, nanogpt: Path | None = None) -> list[dict[str, Any]]:
+         steps: int, max_seconds: float, nanogpt: Path | None = None, compile: bool = False) -> list[dict[str, Any]]:
     """One timed row per shape, architecture and style of ours, then nanoGPT's per shape when given."""
     results = []
     for shape_name in shapes:
@@ -190,10 +198,11 @@ def rows(shapes: list[str], architectures: list[str], styles: list[str], vocab_s
         for architecture in architectures:
             for style in styles:
                 results.append({"shape": shape_name,
-                                **measure(architecture, shape, vocab_size, device, steps, max_seconds, style)})
+                                **measure(architecture, shape, vocab_size, device, steps, max_seconds, style,
+                                          compile)})
         if nanogpt:
             results.append({"shape": shape_name,
-                            **measure_nanogpt(nanogpt, shape, vocab_size, device, steps, max_seconds)})
+                            **measure_nanogpt(nanogpt, shape, vocab_size, device, steps, max_seconds, compile)})
     return results
 
 
@@ -210,6 +219,7 @@ def main() -> None:
     parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     parser.add_argument("--styles", nargs="+", choices=sorted(STYLES), default=sorted(STYLES))
     parser.add_argument("--nanogpt", type=Path, metavar="DIR", help="a nanoGPT checkout: time its model.py too")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every model (as nanoGPT's train.py does)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -217,7 +227,7 @@ def main() -> None:
                           "cpu" if args.device == "auto" else args.device)
     peak = args.peak_flops or (H100_BF16_DENSE if device.type == "cuda" else None)
     results = rows(args.shapes, args.architectures, args.styles, args.vocab_size, device, args.steps,
-                   args.max_seconds, args.nanogpt)
+                   args.max_seconds, args.nanogpt, args.compile)
     for result in results:
         if peak:
             result["mfu"] = round(result["achieved_flops_per_s"] / peak, 4)
