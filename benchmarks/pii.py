@@ -5,7 +5,7 @@ Prints one JSON object.
 
 Labelled set: the clean carrier text of the shared corpora (UDHR in 41 languages, PubMed, SciCite, CUAD;
 lines holding their real contact details removed) with seeded generated values inserted
-(`fm_pipeline.curation.pii_samples`: seven types, many formats each, sentences in nine languages). A value
+(`benchmarks.pii_samples`: seven types, many formats each, sentences in nine languages). A value
 is recalled when one detection of its type covers all of it; precision counts detections that overlap a
 value of their type. The same set also measures the independent detector of the `no_pii_in_kept` check
 (libphonenumber, python-stdnum): its recall is what a redactor miss would have to slip past.
@@ -28,9 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from fm_pipeline.curation.pii import may_contain_pii, pii_spans, redact_pii
-from fm_pipeline.curation.pii_audit import audit_pii
-from fm_pipeline.curation.pii_samples import (
+from benchmarks.pii_samples import (
     TYPES,
     Labelled,
     false_positives,
@@ -38,6 +36,8 @@ from fm_pipeline.curation.pii_samples import (
     labelled_set,
     score,
 )
+from fm_pipeline.curation.pii import may_contain_pii, pii_spans, redact_pii
+from fm_pipeline.curation.pii_audit import audit_pii
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JSONL = {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.pii_samples import shipped_carriers
 from fm_pipeline.curation import pii
 from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.pii_audit import audit_pii, residual_pii
-from fm_pipeline.curation.pii_samples import shipped_carriers
 from fm_pipeline_tests.curation.test_filter_stage import rows, run
 
 ALL_TYPES = (

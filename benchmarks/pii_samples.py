@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-_SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+_SAMPLE_DATA = Path(__file__).resolve().parents[1] / "fm_pipeline" / "sample_data"
 
 TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "KR_RRN")
 
