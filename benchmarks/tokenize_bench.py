@@ -7,8 +7,8 @@ already encoded other text), beside SentencePiece's own `encode`. Prints one JSO
 The public corpora (books cut into ~2 KB documents, PubMed abstracts, contracts, citation contexts, Common
 Crawl pages, the UDHR in 41 languages), normalized as the filter stage stores them, each document once: no
 text repeats, so the word cache earns only what real text gives it (about 8.6 MB in all; `--mb` takes that
-much at most). The tokenizer is a BPE model of 8,000 pieces trained on the same text with the pipeline's
-settings (`train.TokenizerConfig`: lossless normalization, whitespace kept), or the model at `--tokenizer`
+much at most). The tokenizer is a BPE model of 8,000 pieces trained on the same text by `train_tokenizer`, as the
+`tokenizer` asset trains it (language-balanced sample, lossless normalization, whitespace kept), or the model at `--tokenizer`
 when that file exists (a model trained there is kept for the next run). Target: at least 5 MB/s per core.
 
 In memory, the documents are split into halves A and B. `cold`: a fresh encoder over B. `warm`: a fresh
@@ -20,7 +20,6 @@ encoder encodes A first (not timed), then B is timed: the steady state of a long
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -37,10 +36,7 @@ from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
-from fm_pipeline.tokenization.train import (
-    SPECIAL_TOKEN_OPTIONS,
-    TokenizerConfig,
-)
+from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
 from fm_pipeline_tests.text_chunks import chunk_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,30 +61,16 @@ def documents(corpora: Path) -> list[Document]:
     return docs
 
 
-def tokenizer(path: Path, texts: list[str], vocab_size: int) -> tuple[Path, float]:
-    """(model path, training seconds; 0 when an existing model is reused)."""
+def tokenizer(path: Path, docs: list[Document], vocab_size: int, work: Path) -> tuple[Path, float]:
+    """(model path, training seconds; 0 when an existing model is reused), trained as the `tokenizer` asset
+    trains: `train_tokenizer` on Parquet shards of `docs`."""
     if path.exists():
         return path, 0.0
     started = time.perf_counter()
-    model = io.BytesIO()
-    config = TokenizerConfig()  # the pipeline's normalization and whitespace settings
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(line for t in texts for line in t.splitlines() if line.strip()),
-        model_writer=model,
-        vocab_size=vocab_size,
-        model_type="bpe",
-        byte_fallback=True,
-        character_coverage=config.character_coverage,
-        normalization_rule_name=config.normalization_rule_name,
-        remove_extra_whitespaces=config.remove_extra_whitespaces,
-        allow_whitespace_only_pieces=config.allow_whitespace_only_pieces,
-        input_sentence_size=200_000,
-        shuffle_input_sentence=True,
-        **SPECIAL_TOKEN_OPTIONS,
-        minloglevel=2,
-    )
+    result = train_tokenizer(write_shards(docs, work / "tokenizer_train", 1), work / "tokenizer",
+                             TokenizerConfig(vocab_size=vocab_size))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.getvalue())
+    path.write_bytes(Path(result.model_path).read_bytes())
     return path, time.perf_counter() - started
 
 
@@ -172,8 +154,8 @@ def benchmark(corpora: Path, target_mb: float, shards: int, vocab_size: int,
     texts = [d.text for d in docs]
     mb = _mb(texts)
     with tempfile.TemporaryDirectory() as tmp:
-        model_path, train_s = tokenizer(tokenizer_path or Path(tmp) / "tokenizer.model",
-                                        [d.text for d in all_docs], vocab_size)
+        model_path, train_s = tokenizer(tokenizer_path or Path(tmp) / "tokenizer.model", all_docs, vocab_size,
+                                        Path(tmp))
         shard_paths = write_shards(docs, Path(tmp) / "train", shards)
 
         proto = model_path.read_bytes()
