@@ -7,9 +7,10 @@ already encoded other text), beside SentencePiece's own `encode`. Prints one JSO
 The public corpora (books cut into ~2 KB documents, PubMed abstracts, contracts, citation contexts, Common
 Crawl pages, the UDHR in 41 languages), normalized as the filter stage stores them, each document once: no
 text repeats, so the word cache earns only what real text gives it (about 8.6 MB in all; `--mb` takes that
-much at most). The tokenizer is a BPE model of 8,000 pieces trained on the same text by `train_tokenizer`, as the
-`tokenizer` asset trains it (language-balanced sample, lossless normalization, whitespace kept), or the model at `--tokenizer`
-when that file exists (a model trained there is kept for the next run). Target: at least 5 MB/s per core.
+much at most). The tokenizer is a BPE model of 8,000 pieces trained on the same text by `train_tokenizer`,
+as the `tokenizer` asset trains it (language-balanced sample, lossless normalization, whitespace kept), or the
+model at `--tokenizer` when that file exists (a model trained there is kept for the next run). Target: at
+least 5 MB/s per core.
 
 In memory, the documents are split into halves A and B. `cold`: a fresh encoder over B. `warm`: a fresh
 encoder encodes A first (not timed), then B is timed: the steady state of a long run, on text it has not seen.
