@@ -44,7 +44,7 @@ _DIGIT_HINT = re.compile(
     rf"|[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]"
     r"|(?<=[A-Z][A-Z][0-9])[0-9][ -]?[A-Z0-9]{4}[ -]?[A-Z0-9]{4})"
 )
-_IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:")
+_IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:|::[Ff]{4}:")  # a hex group and colons, or ::ffff:
 
 # Speed: every pattern starts with a plain character class and checks its left boundary with a
 # lookbehind *after* that first character, which lets the regex engine skip ahead with a fast
@@ -232,11 +232,13 @@ def _ip_span(m: re.Match[str]) -> Span | None:
 
 def _is_outline_number(m: re.Match[str]) -> bool:
     """A version ("version 1.2.3.4"), a cross-reference ("Section 8.3.2.1(A)") or a small outline number
-    heading a line ("4.1.2.1 Skype grants"); real addresses rarely sit in those places."""
+    heading a line before its title ("4.1.2.1 Skype grants"); real addresses rarely sit in those places."""
     text, start = m.string, m.start()
     if _NOT_IP_BEFORE.search(text, max(0, start - 12), start) or text.startswith("(", m.end()):
         return True
-    heads_line = text[text.rfind("\n", 0, start) + 1 : start].strip() == ""
+    line_end = text.find("\n", m.end())
+    heads_line = text[text.rfind("\n", 0, start) + 1 : start].strip() == "" and \
+        text[m.end() : len(text) if line_end < 0 else line_end].strip() != ""  # a heading has a title after it
     return heads_line and all(len(octet) <= 2 for octet in m.group().split("."))
 
 
@@ -244,7 +246,8 @@ def _phone_span(m: re.Match[str]) -> Span | None:
     """Whether a digit-group shape is a phone number, and its exact span (an unmatched leading bracket
     stays in the text). Marked shapes count on their own: a leading + or 00 (international), a bracketed
     group, a trunk 0, North American 3-3-4, Brazilian "11 91234-5678", Chinese mobile 1[3-9]x. Any other run of 9
-    to 15 digits (a bare 5551234567, a Polish 518 246 281) counts only next to a cue word."""
+    to 15 digits (a bare 5551234567, a Polish 518 246 281) counts only next to a cue word, or, for a valid North
+    American 10-digit number, alone on its line."""
     start, end = m.span()
     body = m.group()[: m.start("ext") - start] if m.group("ext") else m.group()
     if body.startswith("(") and ")" not in body:
@@ -268,11 +271,23 @@ def _phone_span(m: re.Match[str]) -> Span | None:
             or _BRAZIL.fullmatch(body) is not None
             or (n == 11 and digits[0] == "1" and digits[1] in "3456789" and sizes in ([11], [3, 4, 4], [3, 8]))
             or (sizes in ([10], [11]) and digits[0] == "0" and digits[1] != "0")
+            or (sizes == [10] and _NANP.fullmatch(digits) is not None and _alone_on_line(m))
         ))
     )
     return (start, end) if marked or _cue_near(m, _PHONE_CUE) else None
 
 
+def _alone_on_line(m: re.Match[str]) -> bool:
+    """Nothing but spaces and closing punctuation shares the match's line: a contact list entry, not a
+    number in a sentence or a table row."""
+    text = m.string
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    line_end = text.find("\n", m.end())
+    return not text[line_start:m.start()].strip() and not text[m.end():len(text) if line_end < 0 else line_end] \
+        .strip(" \t\r.,;")
+
+
+_NANP = re.compile(r"[2-9][0-8][0-9][2-9][0-9]{6}")  # area code and exchange of a North American number
 _BRAZIL = re.compile(r"[0-9]{2} [0-9]{4,5}-[0-9]{4}")  # 11 91234-5678 (not an account no. 40-7690-5189)
 # One bracketed area code: 2-3 digits, or 3-5 with a trunk 0 ("(2010) 6(9) 1436" is a citation).
 _AREA_CODE = re.compile(r"^[^(]*\((?:[0-9]{2,3}|0[0-9]{2,4})\)[^(]*$")

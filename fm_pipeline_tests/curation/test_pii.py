@@ -124,6 +124,14 @@ def test_ipv6_in_every_notation() -> None:
     )
 
 
+def test_a_mapped_or_dotted_address_alone_on_its_line_is_whole() -> None:
+    """`::ffff:` has no hex group before its colons, and a dotted quad heading a line with no title after it is
+    no outline number: both are addresses, redacted whole."""
+    text = "Zugriff von\n::ffff:7.96.118.174\n 21.69.49.20 \n4.1.2.1 Scope of the licence"
+    assert redact_pii(text) == ("Zugriff von\n<IP_ADDRESS>\n <IP_ADDRESS> \n4.1.2.1 Scope of the licence",
+                                {"IP_ADDRESS": 2})
+
+
 @pytest.mark.parametrize(
     "number",
     [
@@ -203,6 +211,15 @@ def test_korean_rrn_needs_a_real_date_and_gender_digit() -> None:
 )
 def test_dates_versions_prices_and_order_numbers_are_kept(text: str) -> None:
     assert redact_pii(text) == (text, {})
+
+
+def test_a_bare_north_american_number_counts_alone_on_its_line_only() -> None:
+    """A contact list entry is a phone; the same ten digits inside a sentence, a table row or with an invalid
+    area code or exchange (1xx) are not."""
+    listing = "Front desk\n7025550143\nBack office:\n  (702) 555 0177\n"
+    assert redact_pii(listing) == ("Front desk\n<PHONE>\nBack office:\n  <PHONE>\n", {"PHONE": 2})
+    for text in ("Order 7025550143 shipped.", "Total\t7025550143\t12", "1025550143", "7021550143\n"):
+        assert redact_pii(text) == (text, {}), text
 
 
 def test_counts_every_type_exactly() -> None:
