@@ -23,7 +23,8 @@ decoder_only at the same shape, dropout 0, no biases:
   tinyshakespeare (`--corpora`/books/tinyshakespeare.txt) or, without it, the packaged English sample books,
   into a temporary folder that is its working directory and `--out_dir`. Its own loop is timed: sampling from
   the memmap, gradient clipping and its logging included. Its "iter N: ... time Y ms" lines give seconds per
-  iteration; warmup iterations are skipped and tokens/s is batch × block ÷ the median iteration.
+  iteration; warmup iterations are skipped and tokens/s is batch × block ÷ the median iteration
+  (`tokens_per_s_windowed`: the median of 5 windows of consecutive iterations, as ours are timed).
 
 `ratios` divides the rates within each shape: ours against both nanoGPT rows, and nanoGPT's model in our loop
 against its own train.py.
@@ -224,6 +225,13 @@ def parse_iterations(log: str) -> list[dict[str, float]]:
             for n, loss, ms, _ in ITER_LINE.findall(log)]
 
 
+def windowed_rate(seconds: list[float], tokens_per_step: int) -> int:
+    """Tokens/s of the median of WINDOWS runs of consecutive iterations, as our rows are timed: comparable
+    with them where the median iteration, which a burst of load on the host barely moves, is not."""
+    windows = [w for w in np.array_split(np.array(seconds), WINDOWS) if len(w)]
+    return round(statistics.median(len(w) * tokens_per_step / w.sum() for w in windows))
+
+
 def benchmark_text(corpora: Path) -> tuple[str, str]:
     """(text, where it came from): tinyshakespeare, nanoGPT's shakespeare_char text, when the corpora hold it,
     else the packaged English sample books."""
@@ -305,6 +313,7 @@ def measure_nanogpt_train(
         "tokens_per_step": tokens_per_step,
         "tokens_per_s": round(tokens_per_step / statistics.median(seconds)),
         "tokens_per_s_mean": round(len(seconds) * tokens_per_step / sum(seconds)),
+        "tokens_per_s_windowed": windowed_rate(seconds, tokens_per_step),
         "final_loss": timed[-1]["loss"],
         "compiled": compile,
     }), "vocab_size": vocab_size, "text": text[1]}

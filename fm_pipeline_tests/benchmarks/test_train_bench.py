@@ -62,6 +62,13 @@ def test_nanogpt_log_lines_give_iteration_loss_and_seconds() -> None:
     ]
 
 
+def test_windowed_rate_is_the_median_window_as_ours_are_timed() -> None:
+    # 5 windows of 2 iterations; one slow burst in the 4th: rates 10, 10, 10, 2.5, 5 tokens/s
+    seconds = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0, 4.0, 2.0, 2.0]
+    assert train.windowed_rate(seconds, 10) == 10
+    assert train.windowed_rate([1.0, 1.0, 3.0], 6) == 6  # fewer iterations than windows: one each
+
+
 def test_char_dataset_is_what_prepare_py_writes(tmp_path: Path) -> None:
     assert train.write_char_dataset("hello world", tmp_path) == 8
     chars = " dehlorw"
