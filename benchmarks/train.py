@@ -21,8 +21,11 @@ decoder_only at the same shape, dropout 0, no biases:
   at the shape's sizes, on `--threads` threads (OMP_NUM_THREADS). Its data files
   (`data/shakespeare_char/{train,val}.bin`, `meta.pkl`) are written as its prepare.py writes them, from
   tinyshakespeare (`--corpora`/books/tinyshakespeare.txt) or, without it, the packaged English sample books,
-  into a temporary folder that is its working directory and `--out_dir`. Its own loop is timed: sampling from
-  the memmap, gradient clipping and its logging included. Its "iter N: ... time Y ms" lines give seconds per
+  into a temporary folder that is its working directory (with a link to its configurator.py, which it reads
+  from there) and `--out_dir`; it evaluates at iteration 0 only and saves nothing. On CUDA it gets
+  `--device=cuda --dtype=bfloat16`, and `--compile=True` with `--compile`. It is stopped once its timed
+  iterations add up to `--max-seconds`. Its own loop is timed: sampling from the memmap, gradient clipping
+  and its logging included. Its "iter N: ... time Y ms" lines give seconds per
   iteration; warmup iterations are skipped and tokens/s is batch × block ÷ the median iteration
   (`tokens_per_s_windowed`: the median of 5 windows of consecutive iterations, as ours are timed).
 
