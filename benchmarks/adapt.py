@@ -29,9 +29,9 @@ import torch
 from fm_pipeline.adaptation import STRATEGIES, AdaptConfig, adapt
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.paths import DOMAINS, domain_corpus_root, lake_root
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.paths import DOMAINS, domain_corpus_root, lake_root
 from fm_pipeline.tokenization.train import MODEL_FILE
 
 MAX_GENERAL_RISE = 0.10  # the target: general perplexity rises by less than 10%

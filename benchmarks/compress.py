@@ -37,10 +37,10 @@ import fm_pipeline
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, CompressResult, compress
 from fm_pipeline.compression.measure import speed
 from fm_pipeline.compression.quantize import quantize_dynamic_int8, resolve_backend
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.modeling.models import build_model
-from fm_pipeline.training.checkpoint import load_checkpoint
 
 SAMPLE_DOMAINS = Path(fm_pipeline.__file__).parent / "sample_data" / "domain"
 INT8_TARGETS = {"size_ratio": ("<=", 0.30), "domain_ppl_ratio": ("<=", 1.01), "speedup": (">=", 1.3)}

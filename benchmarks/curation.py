@@ -34,10 +34,10 @@ from fm_pipeline.curation.filter_stage import DocumentFilter, FilterConfig, filt
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.langid import get_detector, identify
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.parallel import map_shards
 from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.quality import prose_rules, run_rules
 from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline.lake.parallel import map_shards
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "common_crawl"  # a prose source: language ID, prose rules and prose content filters all run

@@ -37,8 +37,8 @@ from fm_pipeline.curation.dedup import (
     shingle_hash32,
     shingles,
 )
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.normalize import normalize_text
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -34,11 +34,11 @@ from fm_pipeline.curation.dedup import (
     find_duplicates,
     shingles,
 )
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.readers import ReadContext, format_of, read_file
 from fm_pipeline.curation.words import SPACELESS_LANGS, is_spaceless
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.sample_data.build_sample_corpus import SEEDS, build_documents, load_pages
 
 # Edit kinds, in report order. "words_a_b": a% to b% of the tokens substituted, inserted or deleted.

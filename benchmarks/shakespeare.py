@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
-from fm_pipeline.curation.parquet_io import ShardWriter
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
 from fm_pipeline.training.callbacks import TrainingCallback

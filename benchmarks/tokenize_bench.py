@@ -33,9 +33,9 @@ from typing import Any
 
 import sentencepiece as spm
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.parquet_io import ShardWriter
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
 from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
 from fm_pipeline_tests.text_chunks import chunk_text

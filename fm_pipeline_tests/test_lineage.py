@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.fingerprint import data_files
 from fm_pipeline.curation.ingest import PROVENANCE_FILE, ingest_source
-from fm_pipeline.curation.parquet_io import iter_rows, list_shards
-from fm_pipeline.lineage import RECORD, input_entries, main, read_stage_record, trace, write_stage_record
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.fingerprint import data_files
+from fm_pipeline.lake.lineage import RECORD, input_entries, main, read_stage_record, trace, write_stage_record
+from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 
 
 def _jsonl(path: Path, ids: list[str]) -> None:

@@ -41,19 +41,18 @@ from fm_pipeline.adaptation.lora import (
 from fm_pipeline.adaptation.probe import probe_accuracy
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr, layer_groups
 from fm_pipeline.adaptation.vocab import extend_tokenizer, find_terms, grow_vocabulary, tokens_per_word
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.evaluation.perplexity import evaluate_texts, read_docs
-from fm_pipeline.modeling.objectives import make_batch
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.staging import staged_dir
+from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
+from fm_pipeline.modeling.objectives import Objective, make_batch
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import TrainingCallback
-from fm_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
 from fm_pipeline.training.loop import resolve_device
-from fm_pipeline.training.objective import Objective
 
 RESULT_FILE = "adapt_result.json"
 EVAL_KEYS = ("val_loss", "val_ppl", "val_bpb")

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fm_pipeline.adaptation.config import LORA_TARGETS
-from fm_pipeline.training.checkpoint import load_checkpoint
+from fm_pipeline.modeling.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:  # peft takes seconds to import: only runs that use LoRA pay for it
     from peft.tuners.lora import LoraModel
@@ -101,7 +101,7 @@ def load_adapted(folder: Path, device: str | torch.device = "cpu", merge: bool =
 
 def merge_lora(tuner: LoraModel) -> nn.Module:
     """W + (alpha / r)·B·A written into each adapted Linear, the adapter modules removed: the plain model
-    (the same object the adapters were injected into), loadable by `training.checkpoint.load_checkpoint`."""
+    (the same object the adapters were injected into), loadable by `modeling.checkpoint.load_checkpoint`."""
     return tuner.merge_and_unload(safe_merge=True)
 
 

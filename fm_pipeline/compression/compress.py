@@ -39,8 +39,8 @@ from fm_pipeline.compression.report import markdown_table
 from fm_pipeline.compression.select import OBJECTIVES, select
 from fm_pipeline.compression.tuning import TuneData
 from fm_pipeline.evaluation import plots
+from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens
-from fm_pipeline.training.checkpoint import load_checkpoint
 
 BASELINE = "fp32"
 TECHNIQUES = (

@@ -31,11 +31,10 @@ from fm_pipeline.compression.modules import (
     WeightOnlyLinear,
     set_module,
 )
+from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 COMPRESSION = "compression.json"
 FORMAT = "fm-pipeline-compressed"
 VERSION = 1

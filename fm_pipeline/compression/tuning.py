@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, FinetuneResult, LossFn, finetune, objective_loss
-from fm_pipeline.training.objective import Objective
 
 
 @dataclass

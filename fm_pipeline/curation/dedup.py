@@ -50,16 +50,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, REMOVED_SCHEMA
-from fm_pipeline.curation.parallel import map_shards
-from fm_pipeline.curation.parquet_io import (
+from fm_pipeline.curation.words import is_spaceless
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, REMOVED_SCHEMA
+from fm_pipeline.lake.parallel import map_shards
+from fm_pipeline.lake.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
     iter_rows,
     write_table_atomic,
 )
-from fm_pipeline.curation.words import is_spaceless
-from fm_pipeline.staging import carry, published_path, staged_dir
+from fm_pipeline.lake.staging import carry, published_path, staged_dir
 
 # Survivor preference when a cluster spans sources: curated sources before scraped ones.
 DEFAULT_SOURCE_PRIORITY = ("reference_data", "books", "academic_papers", "code_repositories", "common_crawl")

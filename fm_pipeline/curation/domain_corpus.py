@@ -21,18 +21,18 @@ from fm_pipeline.curation.dedup import (
     dedup_corpus,
     find_duplicates,
 )
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.mixing import val_ids
-from fm_pipeline.curation.parquet_io import (
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import (
     ShardWriter,
     atomic_write_bytes,
     count_rows,
     iter_rows,
     list_shards,
 )
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.staging import staged_dir
 
 MANIFEST = "_manifest.json"
 

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
 from fm_pipeline.curation.langid import get_detector, identify
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.parallel import map_shards
-from fm_pipeline.curation.parquet_io import (
+from fm_pipeline.curation.pii import redact_pii
+from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
+from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
+from fm_pipeline.lake.parallel import map_shards
+from fm_pipeline.lake.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
     atomic_write_bytes,
@@ -26,10 +29,7 @@ from fm_pipeline.curation.parquet_io import (
     iter_rows,
     list_shards,
 )
-from fm_pipeline.curation.pii import redact_pii
-from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
-from fm_pipeline.curation.signals import quality_signals
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.staging import staged_dir
 
 CODE_SOURCES = frozenset({"code_repositories"})
 MANIFEST = "_manifest.json"

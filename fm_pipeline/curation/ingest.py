@@ -15,17 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.curation.html_text import get_html_extractor
-from fm_pipeline.curation.parquet_io import (
-    DEFAULT_SHARD_BYTES,
-    ShardWriter,
-    atomic_write_bytes,
-    count_rows,
-    list_shards,
-    write_table_atomic,
-)
 from fm_pipeline.curation.readers import (
     DEFAULT_MAX_DOCUMENT_BYTES,
     QuarantineRecord,
@@ -33,7 +23,17 @@ from fm_pipeline.curation.readers import (
     format_of,
     read_file,
 )
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.fingerprint import iter_input_files
+from fm_pipeline.lake.parquet_io import (
+    DEFAULT_SHARD_BYTES,
+    ShardWriter,
+    atomic_write_bytes,
+    count_rows,
+    list_shards,
+    write_table_atomic,
+)
+from fm_pipeline.lake.staging import staged_dir
 
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -49,10 +49,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, REJECTED_SCHEMA
-from fm_pipeline.curation.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows, list_shards
 from fm_pipeline.curation.words import split_words
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA
+from fm_pipeline.lake.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows, list_shards
+from fm_pipeline.lake.staging import staged_dir
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "en": 0.30,

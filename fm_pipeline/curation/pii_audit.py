@@ -22,7 +22,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.kr import rrn
 from stdnum.us import ssn
 
-from fm_pipeline.curation.parquet_io import iter_rows
+from fm_pipeline.lake.parquet_io import iter_rows
 
 REGIONS = ("US", "GB", "DE", "FR", "KR", "JP", "CN", "IN")
 _DIGITS = str.maketrans({chr(c): str(unicodedata.decimal(chr(c))) for c in range(0x80, 0x10000)

@@ -21,7 +21,7 @@ from typing import IO, Any
 import pyarrow.parquet as pq
 import zstandard
 
-from fm_pipeline.curation.documents import Document
+from fm_pipeline.lake.documents import Document
 
 FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from fm_pipeline.paths import DOMAINS, SOURCES
+from fm_pipeline.lake.paths import DOMAINS, SOURCES
 
 source_partitions = dg.StaticPartitionsDefinition(list(SOURCES))
 domain_partitions = dg.StaticPartitionsDefinition(list(DOMAINS))

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 import mlflow
 
-from fm_pipeline import paths
+from fm_pipeline.lake import paths
 
 
 class LakeResource(dg.ConfigurableResource):

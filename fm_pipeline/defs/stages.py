@@ -9,10 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from fm_pipeline.curation.fingerprint import HashCache, data_files
 from fm_pipeline.defs.metadata import lake_path, mlflow_metadata
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
-from fm_pipeline.lineage import RECORD, write_stage_record
+from fm_pipeline.lake.fingerprint import HashCache, data_files
+from fm_pipeline.lake.lineage import RECORD, write_stage_record
 
 
 @dataclass

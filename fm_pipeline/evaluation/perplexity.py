@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fm_pipeline.curation.parquet_io import iter_rows, list_shards
+from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 from fm_pipeline.modeling.models import IGNORE_INDEX
+from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
-from fm_pipeline.training.objective import Objective
 
 LN2 = math.log(2.0)
 EVAL_SEED = 0

@@ -13,7 +13,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
-from fm_pipeline.training.objective import Objective
+from fm_pipeline.modeling.objectives import Objective
 
 
 @torch.no_grad()

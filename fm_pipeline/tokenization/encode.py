@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import sentencepiece as spm
 
-from fm_pipeline.curation.parallel import map_shards
-from fm_pipeline.curation.parquet_io import iter_rows
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.parallel import map_shards
+from fm_pipeline.lake.parquet_io import iter_rows
+from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.tokenization.packed import (
     LENGTHS_DTYPE,
     TokenizerMismatchError,

@@ -29,8 +29,8 @@ from typing import Any
 
 import sentencepiece as spm
 
-from fm_pipeline.curation.parquet_io import iter_rows
 from fm_pipeline.curation.words import split_words
+from fm_pipeline.lake.parquet_io import iter_rows
 from fm_pipeline.tokenization.spm_model import read_model
 
 _BATCH_DOCS = 256

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from fm_pipeline.curation.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.parquet_io import atomic_write_bytes
 from fm_pipeline.tokenization.spm_model import BPE, PieceType, SpmModel, read_model
 
 SPACE = "\u2581"

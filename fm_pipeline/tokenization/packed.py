@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from fm_pipeline.curation.fingerprint import file_sha256
-from fm_pipeline.curation.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.fingerprint import file_sha256
+from fm_pipeline.lake.parquet_io import atomic_write_bytes
 
 FORMAT = "fm-pipeline-tokens"
 VERSION = 1

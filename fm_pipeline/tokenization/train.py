@@ -31,7 +31,7 @@ from typing import Any
 import sentencepiece as spm
 
 from fm_pipeline.curation.mixing import DEFAULT_WEIGHTS, lang_bytes, plan_mix, target_shares
-from fm_pipeline.curation.parquet_io import atomic_write_bytes, iter_rows
+from fm_pipeline.lake.parquet_io import atomic_write_bytes, iter_rows
 from fm_pipeline.tokenization.packed import tokenizer_checksum
 from fm_pipeline.tokenization.spm_model import parse_model, vocab_text
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.training.callbacks import TrainingCallback
 from fm_pipeline.training.data import WindowSampler
-from fm_pipeline.training.objective import Objective
 from fm_pipeline.training.optim import build_optimizer, build_scheduler
 
 LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]

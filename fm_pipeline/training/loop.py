@@ -24,11 +24,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fm_pipeline.evaluation.perplexity import evaluate_packed, evaluate_texts, flat_metrics, read_docs
+from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
+from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer
 from fm_pipeline.modeling.sizing import config_from_budget, flops_per_token
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.callbacks import RunInfo, TrainingCallback, TrainResult
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.data import WindowSampler
@@ -41,7 +43,6 @@ from fm_pipeline.training.distributed import (
     mean_across_ranks,
     shutdown_distributed,
 )
-from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 from fm_pipeline.training.optim import build_optimizer, build_scheduler
 from fm_pipeline.training.resume import find_resume_point, run_identity
 
@@ -97,7 +98,7 @@ def _train(
     config: TrainConfig, callbacks: list[TrainingCallback], ctx: DistContext, device: torch.device
 ) -> TrainResult:
     out_dir = Path(config.out_dir)
-    states = ckpt.state_dir(out_dir)
+    states = steps.state_dir(out_dir)
     sp = spm.SentencePieceProcessor(model_file=str(config.tokenizer_path))
     checksum = tokenizer_checksum(Path(config.tokenizer_path))
     train_tokens = PackedTokens.open(Path(config.token_dir), "train", expected_checksum=checksum)
@@ -205,7 +206,7 @@ def _train(
                                            max_batches=config.eval_batches, autocast_dtype=dtype)
         for cb in callbacks:
             cb.on_eval(step, flat_metrics(eval_metrics))
-        ckpt.publish(ckpt.step_folder(states, step), out_dir, {TRAIN_CONFIG: config.to_json_text().encode()})
+        ckpt.publish(steps.step_folder(states, step), out_dir, {TRAIN_CONFIG: config.to_json_text().encode()})
     result = TrainResult(
         checkpoint=out_dir, step=step, train_loss=train_loss, eval_metrics=eval_metrics,
         tokens_per_s=tokens_seen / train_time if train_time else 0.0,  # the whole run's, across resumes
@@ -263,8 +264,8 @@ def _save(
         "ranks": ranks,
         "train_config": config.to_dict(),
     }
-    folder = ckpt.save_checkpoint(ckpt.step_folder(states, progress["step"]), model, model_config, state, identity)
-    ckpt.prune_checkpoints(states, config.keep_checkpoints)
+    folder = ckpt.save_checkpoint(steps.step_folder(states, progress["step"]), model, model_config, state, identity)
+    steps.prune_checkpoints(states, config.keep_checkpoints)
     for cb in callbacks:
         cb.on_checkpoint(folder)
 

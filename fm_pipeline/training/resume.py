@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation.fingerprint import HashCache, data_files, fingerprint_files, version_of
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.lake.fingerprint import HashCache, data_files, fingerprint_files, version_of
+from fm_pipeline.modeling import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.config import TrainConfig
 
 NOT_IDENTITY = frozenset({
@@ -41,7 +42,7 @@ class ResumePoint:
 def run_identity(config: TrainConfig, tokenizer_sha256: str) -> dict[str, Any]:
     """The identity of `config`'s run, as stored beside each of its step checkpoints."""
     token_dir = Path(config.token_dir)
-    cache = HashCache(ckpt.state_dir(Path(config.out_dir)) / HASH_CACHE)
+    cache = HashCache(steps.state_dir(Path(config.out_dir)) / HASH_CACHE)
     tokens = version_of(fingerprint_files(data_files(token_dir), token_dir, cache))
     cache.save()
     fields = {k: v for k, v in config.to_dict().items() if k not in NOT_IDENTITY}
@@ -65,12 +66,12 @@ def difference(saved: dict[str, Any] | None, current: dict[str, Any]) -> str | N
 def find_resume_point(config: TrainConfig, identity: dict[str, Any]) -> ResumePoint:
     """Decide where `config`'s run starts, clearing what must not be resumed. Raises ValueError for
     `resume="must"` when there is no state of this run."""
-    states = ckpt.state_dir(Path(config.out_dir))
+    states = steps.state_dir(Path(config.out_dir))
     if config.resume == "never":
-        ckpt.clear_checkpoints(states)
+        steps.clear_checkpoints(states)
         return ResumePoint(None, "resume='never': starting at step 0")
-    ckpt.sweep_staging(states)
-    existing = ckpt.list_checkpoints(states)
+    steps.sweep_staging(states)
+    existing = steps.list_checkpoints(states)
     if not existing:
         if config.resume == "must":
             raise ValueError(f"resume='must' but there is no step checkpoint in {states}")
@@ -81,7 +82,7 @@ def find_resume_point(config: TrainConfig, identity: dict[str, Any]) -> ResumePo
         return ResumePoint(newest, f"resuming from {newest.name} in {states}")
     if config.resume == "must":
         raise ValueError(f"resume='must' but {newest} is not this run's state: {why}")
-    ckpt.clear_checkpoints(states)
+    steps.clear_checkpoints(states)
     return ResumePoint(None, f"not resuming {newest}: {why}; its state was cleared, starting at step 0")
 
 

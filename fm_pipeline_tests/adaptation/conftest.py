@@ -14,13 +14,13 @@ import sentencepiece as spm
 import torch
 
 import fm_pipeline
+from fm_pipeline.modeling.checkpoint import save_checkpoint
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
+from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer
 from fm_pipeline.tokenization.packed import PackedTokens
-from fm_pipeline.training.checkpoint import save_checkpoint
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
-from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 from fm_pipeline_tests.training.tiny_corpus import TinyCorpus, one_thread, tiny_corpus
 
 __all__ = ["one_thread", "tiny_corpus"]

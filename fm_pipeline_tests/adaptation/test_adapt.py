@@ -7,8 +7,8 @@ import torch
 from fm_pipeline.adaptation import STRATEGIES, AdaptConfig, adapt
 from fm_pipeline.adaptation.adapt import RESULT_FILE
 from fm_pipeline.adaptation.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, load_adapted
+from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.training.callbacks import TrainingCallback
-from fm_pipeline.training.checkpoint import load_checkpoint
 
 CONTRACT_KEYS = ("eval/domain_ppl_before", "eval/domain_ppl_after", "eval/general_ppl_before",
                  "eval/general_ppl_after", "adapt/strategy")

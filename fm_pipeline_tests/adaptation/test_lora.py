@@ -14,11 +14,11 @@ from fm_pipeline.adaptation.lora import (
     target_linears,
     unload_lora,
 )
+from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
+from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
-from fm_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
-from fm_pipeline.training.objective import Objective
 from fm_pipeline_tests.adaptation.conftest import tiny_model
 
 SPEC = LoraSpec(r=4, alpha=8, dropout=0.0)

@@ -3,10 +3,10 @@ import sentencepiece as spm
 import torch
 
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr, layer_groups
+from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
-from fm_pipeline.training.objective import Objective
 from fm_pipeline.training.optim import build_optimizer
 from fm_pipeline_tests.adaptation.conftest import tiny_model
 

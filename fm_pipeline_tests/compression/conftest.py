@@ -11,10 +11,10 @@ import sentencepiece as spm
 import torch
 
 from fm_pipeline.compression.tuning import TuneData
+from fm_pipeline.modeling.checkpoint import save_checkpoint
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
-from fm_pipeline.training.checkpoint import save_checkpoint
-from fm_pipeline.training.objective import fit_to_tokenizer
+from fm_pipeline.modeling.objectives import fit_to_tokenizer
 from fm_pipeline_tests.training.tiny_corpus import TinyCorpus, one_thread, tiny_corpus
 
 __all__ = ["one_thread", "tiny_corpus", "trained", "Trained"]
@@ -28,7 +28,7 @@ class Trained:
     data: TuneData
 
     def model(self) -> torch.nn.Module:
-        from fm_pipeline.training.checkpoint import load_checkpoint
+        from fm_pipeline.modeling.checkpoint import load_checkpoint
 
         return load_checkpoint(self.checkpoint)[0].eval()
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline import staging
 from fm_pipeline.curation.dedup import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.mixing import balance
+from fm_pipeline.lake import staging
 
 STAGES: dict[str, Callable[[list[Path], Path], Any]] = {
     "filter": lambda shards, out: filter_source("books", shards, out, FilterConfig(processes=1)),

@@ -22,8 +22,8 @@ from fm_pipeline.curation.dedup import (
     shingle_hash32,
     shingles,
 )
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
-from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline_tests.text_chunks import chunk_text
 
 HEADER = "Home | About | Contact | Blog\n\n"

@@ -23,7 +23,7 @@ from benchmarks.near_duplicates import (
     sample_family,
 )
 from fm_pipeline.curation.dedup import MinHashConfig, compute_signatures, shingles
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 
 RAW = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data" / "raw"
 SPACELESS_AND_OTHER_SCRIPTS = ("th", "zh", "ja", "ko", "ar", "hi", "ru")

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import fm_pipeline
 from fm_pipeline.curation.dedup import compute_signatures
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig
-from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows, list_shards
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards
 
 DOMAIN = Path(fm_pipeline.__file__).parent / "sample_data" / "domain"
 CONFIG = DomainCorpusConfig(filter=FilterConfig(processes=1))

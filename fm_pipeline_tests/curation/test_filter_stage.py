@@ -11,9 +11,9 @@ import pytest
 
 from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
-from fm_pipeline.curation.parquet_io import iter_rows, list_shards
 from fm_pipeline.curation.pii_audit import residual_pii
-from fm_pipeline.paths import raw_corpus_root
+from fm_pipeline.lake.parquet_io import iter_rows, list_shards
+from fm_pipeline.lake.paths import raw_corpus_root
 
 
 def run(tmp: Path, source: str, processes: int = 1, raw_shard_bytes: int = 64 * 2**20) -> tuple[Path, Path]:

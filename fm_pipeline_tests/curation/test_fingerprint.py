@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from fm_pipeline.curation.fingerprint import (
+from fm_pipeline.lake.fingerprint import (
     FileFingerprint,
     HashCache,
     data_files,

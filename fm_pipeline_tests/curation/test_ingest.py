@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from fm_pipeline.curation import ingest as ingest_mod
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.curation.ingest import IngestConfig, audit_accounting, ingest_source
-from fm_pipeline.paths import raw_corpus_root
-from fm_pipeline.staging import leftovers
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.fingerprint import iter_input_files
+from fm_pipeline.lake.paths import raw_corpus_root
+from fm_pipeline.lake.staging import leftovers
 from fm_pipeline_tests.curation.corpus_files import html_page, write_jsonl, write_parquet, write_warc
 
 

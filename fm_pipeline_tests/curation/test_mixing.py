@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
 from fm_pipeline.curation.mixing import (
     MixConfig,
     audit_balance,
@@ -29,8 +28,9 @@ from fm_pipeline.curation.mixing import (
     val_count,
     val_ids,
 )
-from fm_pipeline.curation.parquet_io import list_shards
-from fm_pipeline.staging import leftovers
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.staging import leftovers
 from fm_pipeline_tests.text_chunks import chunk_text
 
 TOY = {"en": 1000, "zh": 400, "es": 100, "fr": 50, "de": 50}

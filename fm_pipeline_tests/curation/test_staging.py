@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fm_pipeline import staging
-from fm_pipeline.lineage import _index_records, write_stage_record
-from fm_pipeline.staging import leftovers, published_path, recover, staged_dir
+from fm_pipeline.lake import staging
+from fm_pipeline.lake.lineage import _index_records, write_stage_record
+from fm_pipeline.lake.staging import leftovers, published_path, recover, staged_dir
 
 
 def _publish(final: Path, text: str) -> None:

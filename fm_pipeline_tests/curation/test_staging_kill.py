@@ -22,9 +22,9 @@ import pytest
 
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
-from fm_pipeline.curation.parquet_io import list_shards
-from fm_pipeline.paths import raw_corpus_root
-from fm_pipeline.staging import leftovers, recover
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.paths import raw_corpus_root
+from fm_pipeline.lake.staging import leftovers, recover
 from fm_pipeline_tests.curation.kill_stage import STAGES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from fm_pipeline.definitions import defs
-from fm_pipeline.paths import SOURCES
+from fm_pipeline.lake.paths import SOURCES
 
 REPO = Path(__file__).resolve().parents[2]
 

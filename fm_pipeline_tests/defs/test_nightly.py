@@ -24,8 +24,8 @@ import pytest
 
 from fm_pipeline.definitions import defs
 from fm_pipeline.defs.automation import nightly_rerun
-from fm_pipeline.lineage import trace
-from fm_pipeline.paths import DOMAINS, SOURCES
+from fm_pipeline.lake.lineage import trace
+from fm_pipeline.lake.paths import DOMAINS, SOURCES
 from fm_pipeline_tests.defs.tiny_runs import RUN_CONFIG
 
 pytestmark = pytest.mark.slow

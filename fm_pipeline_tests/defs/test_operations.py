@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
-from fm_pipeline.curation.fingerprint import input_version
 from fm_pipeline.definitions import defs
 from fm_pipeline.defs import automation, policies
 from fm_pipeline.defs.assets.corpus_files import DOMAIN_FILES, RAW_FILES
-from fm_pipeline.paths import DOMAINS, SOURCES
+from fm_pipeline.lake.fingerprint import input_version
+from fm_pipeline.lake.paths import DOMAINS, SOURCES
 
 CONTRACT_GROUPS = {
     "raw_corpus": "corpus", "filtered_corpus": "corpus", "deduped_corpus": "corpus", "balanced_shards": "corpus",

@@ -16,8 +16,8 @@ import pytest
 import sentencepiece as spm
 from tokenizers import Tokenizer
 
-from fm_pipeline.curation.parquet_io import iter_rows, list_shards
-from fm_pipeline.lineage import trace
+from fm_pipeline.lake.lineage import trace
+from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 from fm_pipeline.materialize import materialize_all
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline_tests.defs.tiny_runs import RUN_CONFIG

@@ -18,8 +18,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.tokenization.train import MODEL_FILE
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 from fm_pipeline_tests.defs.materialize_pretraining import materialize
@@ -56,7 +57,7 @@ def test_a_killed_materialization_resumes_to_the_uninterrupted_result(tiny_corpu
                             env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     out = fm_home / "lake" / "pretrained_checkpoint"
-    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(out))] == [
+    assert [p.name for p in steps.list_checkpoints(steps.state_dir(out))] == [
         f"step-{kill_at - every:07d}", f"step-{kill_at:07d}"]
     assert not (out / ckpt.WEIGHTS).exists()
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from fm_pipeline.curation.fingerprint import iter_input_files
 from fm_pipeline.definitions import defs
-from fm_pipeline.lineage import RECORD
+from fm_pipeline.lake.fingerprint import iter_input_files
+from fm_pipeline.lake.lineage import RECORD
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from torch import nn
 from fm_pipeline.evaluation.perplexity import LossTally, document_windows, evaluate_packed, evaluate_texts, read_docs
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
+from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer
 from fm_pipeline.tokenization.packed import PackedTokens
-from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 
 
 class Uniform(nn.Module):

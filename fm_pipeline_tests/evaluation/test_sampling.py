@@ -5,7 +5,7 @@ import torch
 from fm_pipeline.evaluation.sampling import sample
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
-from fm_pipeline.training.objective import fit_to_tokenizer
+from fm_pipeline.modeling.objectives import fit_to_tokenizer
 
 
 @pytest.mark.parametrize("architecture", ["decoder_only", "encoder_only", "encoder_decoder"])

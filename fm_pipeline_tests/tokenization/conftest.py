@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.ingest import ingest_source
 from fm_pipeline.curation.langid import get_detector, identify
 from fm_pipeline.curation.mixing import split_of
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows, list_shards
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards
 from fm_pipeline.tokenization.train import TokenizerConfig, TrainResult, train_tokenizer
 
 RAW = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data" / "raw"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA, Document
-from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows
-from fm_pipeline.staging import leftovers
+from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows
+from fm_pipeline.lake.staging import leftovers
 from fm_pipeline.tokenization.encode import MAX_WORD_CHARS, Encoder, ShardJob, encode_corpus, encode_shard
 from fm_pipeline.tokenization.packed import (
     PackedTokens,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.parquet_io import ShardWriter, iter_rows, list_shards
 from fm_pipeline.curation.words import split_words
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards
 from fm_pipeline.tokenization.evaluate import evaluate_tokenizer, flat_metrics
 from fm_pipeline.tokenization.train import TrainResult
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 
-from fm_pipeline.curation.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.tokenization.packed import tokenizer_checksum
 from fm_pipeline.tokenization.spm_model import PieceType, parse_model, read_model, vocab_text
 from fm_pipeline.tokenization.train import (

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.modeling import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 
 MOMENTS = ("after_checkpoint", "checkpoint_write", "publish")
 
@@ -36,7 +37,7 @@ def _die() -> None:
 
 def install_kill(moment: str, step: int) -> None:
     """Patch the checkpoint writer of this process so that it SIGKILLs itself at `moment` of `step`."""
-    name = f"{ckpt.STEP_PREFIX}{step:07d}"
+    name = f"{steps.STEP_PREFIX}{step:07d}"
     if moment == "after_checkpoint":
         real_save = ckpt.save_checkpoint
 

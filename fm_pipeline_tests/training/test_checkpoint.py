@@ -6,10 +6,11 @@ import shutil
 import pytest
 import torch
 
-from fm_pipeline import staging
+from fm_pipeline.lake import staging
+from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 
 ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
 
@@ -71,9 +72,9 @@ def test_prune_keeps_the_newest(tmp_path):
     config = ModelConfig(vocab_size=32, n_layer=1, n_head=1, d_model=8, block_size=8)
     model = build_model(config)
     for step in (10, 20, 30):
-        ckpt.save_checkpoint(ckpt.step_folder(tmp_path, step), model, config, {"step": step})
-    ckpt.prune_checkpoints(tmp_path, keep=2)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-0000020", "step-0000030"]
+        ckpt.save_checkpoint(steps.step_folder(tmp_path, step), model, config, {"step": step})
+    steps.prune_checkpoints(tmp_path, keep=2)
+    assert [p.name for p in steps.list_checkpoints(tmp_path)] == ["step-0000020", "step-0000030"]
 
 
 class Crash(Exception):

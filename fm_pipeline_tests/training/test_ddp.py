@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.modeling import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline_tests.training.tiny_corpus import tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +46,8 @@ def test_torchrun_with_two_cpu_ranks_trains_and_rank_zero_checkpoints(uninterrup
     assert result["step"] == 6 and result["tokens_seen"] == 6 * 2 * 8 * 32
     assert "step 6:" in done.stderr and "eval at step 3:" in done.stderr
     assert done.stderr.count("step 3: loss") == 1  # only rank 0 reports
-    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(out))] == ["step-0000003", "step-0000006"]
-    state = ckpt.load_training_state(ckpt.step_folder(ckpt.state_dir(out), 6))
+    assert [p.name for p in steps.list_checkpoints(steps.state_dir(out))] == ["step-0000003", "step-0000006"]
+    state = ckpt.load_training_state(steps.step_folder(steps.state_dir(out), 6))
     rank0, rank1 = (r["data"]["generator"] for r in state["ranks"])
     assert not torch.equal(rank0, rank1)
     model, _ = ckpt.load_checkpoint(out)

@@ -3,10 +3,10 @@ import torch
 
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
+from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer
 from fm_pipeline.tokenization.packed import PackedTokens
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
-from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 from fm_pipeline.training.optim import build_optimizer
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.tokenization.packed import PackedTokens, TokenizerMismatchError
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.callbacks import TrainingCallback
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.loop import train
@@ -92,5 +93,5 @@ def test_a_time_budget_stops_early_and_still_checkpoints_and_evaluates(tiny_corp
                          max_seconds=0.0)
     result = train(config)
     assert result.step == 1  # the first step already spends the budget
-    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(tmp_path))] == ["step-0000001"]
+    assert [p.name for p in steps.list_checkpoints(steps.state_dir(tmp_path))] == ["step-0000001"]
     assert result.eval_metrics["val_loss"] > 0 and (tmp_path / "model.safetensors").exists()

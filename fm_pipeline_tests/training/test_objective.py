@@ -2,9 +2,9 @@ import pytest
 import sentencepiece as spm
 
 from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer
 from fm_pipeline.modeling.sizing import chinchilla_optimal, count_parameters
 from fm_pipeline.training.loop import resolve_model_config
-from fm_pipeline.training.objective import Objective, fit_to_tokenizer
 from fm_pipeline_tests.training.tiny_corpus import paragraphs, tiny_config
 
 

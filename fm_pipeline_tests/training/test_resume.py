@@ -15,9 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.tokenization.encode import encode_corpus
-from fm_pipeline.training import checkpoint as ckpt
+from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.callbacks import RunInfo, TrainingCallback, TrainResult
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
@@ -47,7 +48,7 @@ class Interrupt(Exception):
 
 class StopAfterCheckpoint(TrainingCallback):
     def __init__(self, step: int) -> None:
-        self.name = f"{ckpt.STEP_PREFIX}{step:07d}"
+        self.name = f"{steps.STEP_PREFIX}{step:07d}"
 
     def on_checkpoint(self, path: Path) -> None:
         if path.name == self.name:
@@ -112,15 +113,15 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
     config = config_for(tiny_corpus, tmp_path / "out", architecture)
     run_killed(config, moment, kill_step, tmp_path)
     assert not (tmp_path / "out" / ckpt.WEIGHTS).exists(), "a killed run publishes nothing"
-    states = ckpt.state_dir(tmp_path / "out")
-    half_written = [p.name for p in states.iterdir() if p.name.startswith(f".{ckpt.STEP_PREFIX}{kill_step:07d}.")]
+    states = steps.state_dir(tmp_path / "out")
+    half_written = [p.name for p in states.iterdir() if p.name.startswith(f".{steps.STEP_PREFIX}{kill_step:07d}.")]
     assert len(half_written) == (moment == "checkpoint_write")
 
     recorder = Recorder()
     resumed = train(config, [recorder])  # resume="auto" is the default
     assert recorder.steps == list(range(resume_step + 1, 9))
     assert resumed.resumed_from_step == resume_step
-    assert f"resuming from {ckpt.STEP_PREFIX}{resume_step:07d}" in recorder.info.resume_note
+    assert f"resuming from {steps.STEP_PREFIX}{resume_step:07d}" in recorder.info.resume_note
     # Dropout and masks (torch RNG), windows (data generator), AdamW moments, the schedule and the logged
     # history all carry over, so the numbers are the same to the last bit.
     assert exact(resumed.history) == exact(straight.history)
@@ -129,7 +130,7 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(
     assert same_weights(tmp_path / "out", straight.checkpoint)
     # The half-written staging folder of the killed checkpoint is gone, and every kept state is complete.
     assert sorted(p.name for p in states.iterdir() if p.name.startswith(".")) == []
-    assert [p.name for p in ckpt.list_checkpoints(states)] == ["step-0000006", "step-0000008"]
+    assert [p.name for p in steps.list_checkpoints(states)] == ["step-0000006", "step-0000008"]
 
 
 def test_a_state_of_another_config_or_other_token_files_is_never_resumed(tiny_corpus, tmp_path):
@@ -178,7 +179,7 @@ def test_resume_never_starts_over_and_must_refuses_a_foreign_state(tiny_corpus, 
         train(replace(config, seed=1, resume="must"))
     with pytest.raises(ValueError, match="code_version"):  # the asset's code version was bumped
         train(replace(config, code_version="2", resume="must"))
-    assert [p.name for p in ckpt.list_checkpoints(ckpt.state_dir(tmp_path / "out"))] == ["step-0000002"]
+    assert [p.name for p in steps.list_checkpoints(steps.state_dir(tmp_path / "out"))] == ["step-0000002"]
     recorder = Recorder()
     train(replace(config, resume="never"), [recorder])
     assert recorder.steps == [1, 2, 3, 4]

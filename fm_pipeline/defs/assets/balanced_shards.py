@@ -5,15 +5,15 @@ from collections import Counter
 import dagster as dg
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.mixing import DEFAULT_ALPHA, MixConfig, audit_balance, balance
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import list_shards
 
 CODE_VERSION = "1"
 """Bump when a change to the sampling or the split changes the output."""

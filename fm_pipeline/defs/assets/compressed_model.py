@@ -11,8 +11,6 @@ import mlflow
 
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
 from fm_pipeline.compression.export import CONFIG, WEIGHTS
-from fm_pipeline.curation.fingerprint import data_files
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import (
@@ -26,7 +24,9 @@ from fm_pipeline.defs.policies import (
 )
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.fingerprint import data_files
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.mlflow_logger import flatten, register_checkpoint
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from fm_pipeline import paths
 from fm_pipeline.curation.domain_corpus import domain_input
-from fm_pipeline.curation.fingerprint import HashCache, input_version
 from fm_pipeline.defs.partitions import domain_partitions, source_partitions
 from fm_pipeline.defs.policies import ADAPTATION, CORPUS, OWNERS
+from fm_pipeline.lake import paths
+from fm_pipeline.lake.fingerprint import HashCache, input_version
 
 DATA_VERSION_TAG = "dagster/data_version"
 

@@ -3,14 +3,14 @@
 import dagster as dg
 
 from fm_pipeline.curation.dedup import MinHashConfig, dedup_corpus
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.parquet_io import count_rows, list_shards
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.paths import SOURCES
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import count_rows, list_shards
+from fm_pipeline.lake.paths import SOURCES
 
 CODE_VERSION = "1"
 """Bump when a change to duplicate detection or survivor choice changes the output."""

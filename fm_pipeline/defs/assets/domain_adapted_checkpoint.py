@@ -13,7 +13,6 @@ import mlflow
 
 from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import (
@@ -28,11 +27,12 @@ from fm_pipeline.defs.policies import (
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
-from fm_pipeline.paths import DOMAINS
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.paths import DOMAINS
+from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import LogCallback
-from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.training.mlflow_logger import MlflowLogger, flatten, register_checkpoint
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",

@@ -5,20 +5,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from fm_pipeline import paths
 from fm_pipeline.curation.dedup import MinHashConfig
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
-from fm_pipeline.curation.fingerprint import HashCache, fingerprint_files, input_version, version_of
 from fm_pipeline.curation.ingest import PROVENANCE_FILE
-from fm_pipeline.curation.parquet_io import count_rows, iter_rows, list_shards
 from fm_pipeline.defs.metadata import count_table, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import ADAPTATION, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lake import paths
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.fingerprint import HashCache, fingerprint_files, input_version, version_of
+from fm_pipeline.lake.parquet_io import count_rows, iter_rows, list_shards
 
 CODE_VERSION = "1"
 """Bump when a change to the domain pipeline (or the general one it reuses) changes the output."""

@@ -2,9 +2,7 @@
 
 import dagster as dg
 
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
 from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.curation.pii_audit import residual_pii
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
@@ -12,6 +10,8 @@ from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.parquet_io import list_shards
 
 CODE_VERSION = "1"
 """Bump when a change to normalization, language ID, the rules or PII redaction changes the output."""

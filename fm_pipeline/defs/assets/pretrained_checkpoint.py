@@ -17,8 +17,6 @@ import dagster as dg
 import mlflow
 import sentencepiece as spm
 
-from fm_pipeline.curation.fingerprint import data_files
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
 from fm_pipeline.defs.policies import (
     GPU_POOL,
@@ -35,15 +33,18 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots, sample
 from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
-from fm_pipeline.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.fingerprint import data_files
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
-from fm_pipeline.training.checkpoint import CONFIG, WEIGHTS, load_checkpoint, state_dir
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
 from fm_pipeline.training.mlflow_logger import MlflowLogger
 from fm_pipeline.training.run import RESULT_FILE
+from fm_pipeline.training.step_checkpoints import state_dir
 
 PROMPTS = ("The library opened its doors", "El mercado del pueblo", "오늘 아침에", "今天的天气", "La ville de")
 REGISTERED_MODEL = "fm-pipeline-pretrained"

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from fm_pipeline import paths
-from fm_pipeline.curation.documents import CORPUS_SCHEMA
-from fm_pipeline.curation.fingerprint import HashCache, input_version, version_of
 from fm_pipeline.curation.ingest import PROVENANCE_FILE, IngestConfig, audit_accounting, ingest_source
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import count_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
+from fm_pipeline.lake import paths
+from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.fingerprint import HashCache, input_version, version_of
+from fm_pipeline.lake.parquet_io import list_shards
 
 CODE_VERSION = "1"
 """Bump when a change to ingestion changes what it writes for the same input files."""

@@ -4,12 +4,12 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, table_schema
 from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline.tokenization.train import MODEL_FILE

@@ -4,14 +4,14 @@ import dagster as dg
 import mlflow
 import pyarrow as pa
 
-from fm_pipeline.curation.fingerprint import data_files
-from fm_pipeline.curation.parquet_io import list_shards
 from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, lake_path, mlflow_metadata, table_schema
 from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.lineage import RECORD, write_stage_record
-from fm_pipeline.staging import staged_dir
+from fm_pipeline.lake.fingerprint import data_files
+from fm_pipeline.lake.lineage import RECORD, write_stage_record
+from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.tokenization.evaluate import evaluate_tokenizer, flat_metrics
 from fm_pipeline.tokenization.hf_export import export_tokenizer_json
 from fm_pipeline.tokenization.train import MODEL_FILE, VOCAB_FILE, TokenizerConfig, train_tokenizer

@@ -8,7 +8,7 @@ from pathlib import Path
 SOURCES: tuple[str, ...] = ("common_crawl", "books", "academic_papers", "code_repositories", "reference_data")
 DOMAINS: tuple[str, ...] = ("biomedical", "legal", "financial", "scientific")
 
-_SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
+_SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def pipeline_home() -> Path:

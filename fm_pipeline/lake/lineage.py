@@ -12,7 +12,7 @@ file the consumer read is the file the producer wrote (same sha256), and on disk
 document ids of the training splits and maps each to the raw file it came from, so the answer to "which raw
 files fed this model?" is exact to the document, or says what no longer matches.
 
-    python -m fm_pipeline.lineage <checkpoint dir> [--lake DIR] [--all] [--json]
+    python -m fm_pipeline.lake.lineage <checkpoint dir> [--lake DIR] [--all] [--json]
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.fingerprint import (
+from fm_pipeline.lake.fingerprint import (
     FileFingerprint,
     HashCache,
     file_sha256,
     fingerprint_files,
     version_of,
 )
-from fm_pipeline.curation.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.parquet_io import atomic_write_bytes
 
 RECORD = "_lineage.json"
 FORMAT = "fm-pipeline-lineage"
@@ -294,7 +294,7 @@ def _documents_by_file(lake: Path, records: Any, documents: dict[str, Counter],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fm_pipeline.lineage",
+    parser = argparse.ArgumentParser(prog="python -m fm_pipeline.lake.lineage",
                                      description="Which raw files fed this model? Walks the lineage records back "
                                                  "from a checkpoint folder.")
     parser.add_argument("checkpoint", type=Path, help="a checkpoint folder (with _lineage.json)")

@@ -1,9 +1,5 @@
-"""Checkpoint folders: `model.safetensors` + `config.json` (+ `training_state.pt` and `run_identity.json` to
-resume).
-
-A run that publishes to `out_dir` keeps its resumable step checkpoints in the sibling `<out_dir>.train_state/`
-(`state_dir`), a stable place that survives a killed process and a retry, while `out_dir` itself is replaced
-whole, in one atomic step, when the final checkpoint is published (`publish`).
+"""The checkpoint folder format: `model.safetensors` + `config.json` (+ `training_state.pt` and
+`run_identity.json` in the step checkpoints a run resumes from), and its atomic save, load and publish.
 
 Loading never unpickles arbitrary objects: weights come from safetensors, and the training state (optimizer,
 scheduler, step, RNG and data positions: tensors and plain numbers) through `torch.load(weights_only=True)`.
@@ -16,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +19,9 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from fm_pipeline.lake.staging import recover, staging_sibling, swap_in
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
-from fm_pipeline.staging import recover, staging_sibling, swap_in
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -34,8 +29,6 @@ STATE = "training_state.pt"
 IDENTITY = "run_identity.json"
 """What run a step checkpoint belongs to (see `training.resume`): the training-relevant config, the tokenizer
 checksum and the token files' version."""
-STEP_PREFIX = "step-"
-STATE_SUFFIX = ".train_state"
 
 
 def save_checkpoint(
@@ -55,7 +48,7 @@ def save_checkpoint(
     if state is not None:
         torch.save(state, staging / STATE)
     if (old := swap_in(staging, folder)) is not None:  # a folder of the same step written earlier
-        _remove(old)
+        remove_path(old)
     return folder
 
 
@@ -72,55 +65,6 @@ def load_checkpoint(folder: Path, device: str | torch.device = "cpu") -> tuple[n
 def load_training_state(folder: Path) -> dict[str, Any]:
     """Tensors and plain containers only; anything else in the file raises instead of running code."""
     return torch.load(Path(folder) / STATE, map_location="cpu", weights_only=True)
-
-
-def state_dir(out_dir: Path) -> Path:
-    """Where the step checkpoints of the run publishing to `out_dir` live: `<out_dir>.train_state` beside it,
-    on the same filesystem, outside the folder that `publish` replaces."""
-    out_dir = Path(os.path.abspath(out_dir))
-    return out_dir.with_name(out_dir.name + STATE_SUFFIX)
-
-
-def step_folder(states: Path, step: int) -> Path:
-    return Path(states) / f"{STEP_PREFIX}{step:07d}"
-
-
-def list_checkpoints(states: Path) -> list[Path]:
-    """Complete step checkpoints in `states`, oldest first (staging folders are hidden)."""
-    states = Path(states)
-    if not states.is_dir():
-        return []
-    return sorted(p for p in states.iterdir() if p.name.startswith(STEP_PREFIX) and (p / STATE).is_file())
-
-
-def clear_checkpoints(states: Path) -> None:
-    """Remove every step checkpoint and leftover staging folder in `states`, so a later resume cannot pick up
-    another run's state."""
-    _remove_named(states, (STEP_PREFIX, "."))
-
-
-def sweep_staging(states: Path) -> None:
-    """Remove the staging folders a killed writer left (their names start with a dot)."""
-    _remove_named(states, (".",))
-
-
-def _remove_named(states: Path, prefixes: tuple[str, ...]) -> None:
-    states = Path(states)
-    if states.is_dir():
-        for path in states.iterdir():
-            if path.name.startswith(prefixes):
-                _remove(path)
-
-
-def prune_checkpoints(states: Path, keep: int) -> None:
-    """Delete all but the newest `keep` step checkpoints (all are kept when `keep` <= 0), so long runs do not
-    fill the disk. Each is renamed to a hidden name first, so a kill mid-delete never leaves a half folder
-    that looks complete."""
-    if keep > 0:
-        for old in list_checkpoints(states)[:-keep]:
-            hidden = old.with_name(f".{old.name}.{uuid.uuid4().hex}.old")
-            os.replace(old, hidden)
-            shutil.rmtree(hidden)
 
 
 def publish(checkpoint: Path, out_dir: Path, files: dict[str, bytes] | None = None) -> Path:
@@ -141,11 +85,12 @@ def publish(checkpoint: Path, out_dir: Path, files: dict[str, bytes] | None = No
     for name, data in (files or {}).items():
         (staging / name).write_bytes(data)
     if (old := swap_in(staging, out_dir)) is not None:
-        _remove(old)
+        remove_path(old)
     return out_dir
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file or a folder tree (a symlink is unlinked, never followed)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
