@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
-from fm_pipeline.curation.langid import get_detector, identify
+from fm_pipeline.curation.langid.backends import get_detector
+from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.pii import redact_pii
 from fm_pipeline.curation.quality.profiles import code_rules, prose_rules
