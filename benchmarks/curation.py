@@ -35,7 +35,7 @@ from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.pii import redact_pii
+from fm_pipeline.curation.pii.redact import redact_pii
 from fm_pipeline.curation.quality.profiles import prose_rules
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
