@@ -84,7 +84,8 @@ class FilterStats:
 
 
 class DocumentFilter:
-    """The ordered decision for one document of one source profile (prose or code)."""
+    """The ordered decision for one document of one source profile (prose or code): language confidence, then
+    the profile's quality rules and content filters as one rule list, the first failure giving the reason."""
 
     def __init__(self, source: str, config: FilterConfig) -> None:
         self.profile = "code" if source in CODE_SOURCES else "prose"

@@ -11,7 +11,8 @@ from fm_pipeline.curation.quality.view import TextView
 
 
 class Rule(ABC):
-    """A rule family. `check` reads a shared `TextView`; `filter` is the one-document convenience."""
+    """A rule family (a quality family or a content filter). `check` reads a shared `TextView`; `filter` is the
+    one-document convenience."""
 
     name: ClassVar[str] = ""
 
