@@ -32,10 +32,12 @@ from fm_pipeline.curation.content import content_filters
 from fm_pipeline.curation.dedup import dedup_corpus, minhash_signatures
 from fm_pipeline.curation.filter_stage import DocumentFilter, FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
-from fm_pipeline.curation.langid import get_detector, identify
+from fm_pipeline.curation.langid.backends import get_detector
+from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.pii import redact_pii
-from fm_pipeline.curation.quality import prose_rules, run_rules
+from fm_pipeline.curation.pii.redact import redact_pii
+from fm_pipeline.curation.quality.profiles import prose_rules
+from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline.lake.parallel import map_shards
 

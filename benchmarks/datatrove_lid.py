@@ -16,7 +16,7 @@ from datatrove.utils._import_utils import check_required_dependencies
 from datatrove.utils.lid import FT176LID
 from fasttext.FastText import _FastText
 
-from fm_pipeline.curation.langid import bundled_fasttext_model
+from fm_pipeline.curation.langid.backends import bundled_fasttext_model
 
 
 class _ArrayScores:

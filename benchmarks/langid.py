@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation.langid import BACKENDS, LanguageDetector, get_detector, identify, main_script
+from fm_pipeline.curation.langid.backends import BACKENDS, LanguageDetector, get_detector
+from fm_pipeline.curation.langid.scripts import main_script
+from fm_pipeline.curation.langid.segments import identify
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = REPO_ROOT / "benchmarks" / "data" / "langid_sentences.tsv"

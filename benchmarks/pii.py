@@ -36,7 +36,8 @@ from benchmarks.pii_samples import (
     labelled_set,
     score,
 )
-from fm_pipeline.curation.pii import may_contain_pii, pii_spans, redact_pii
+from fm_pipeline.curation.pii.detectors import may_contain_pii
+from fm_pipeline.curation.pii.redact import pii_spans, redact_pii
 from fm_pipeline.curation.pii_audit import audit_pii
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation.quality import prose_rules, run_rules
+from fm_pipeline.curation.quality.profiles import prose_rules
+from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
 

@@ -1,9 +1,10 @@
 """Content filters: adult content, spam, and copyright/licence policy.
 
-Each filter is a small class with a ``name`` and ``filter(text, lang, url)`` that returns None to keep the
-document or a reason ``"<family>:<rule>"`` to drop it, in the style of datatrove's filters. They never
-rewrite text. Word lists are short, unambiguous and counted against thresholds rather than acted on at the
-first hit (C4's badwords rule drops any page with one listed word, which removes medical and legal text).
+Each filter is a `quality.rule.Rule`, as the quality families are: a ``name`` and ``check(view)`` that
+returns None to keep the document or a reason ``"<family>:<rule>"`` to drop it, in the style of datatrove's
+filters, so the filter stage runs both from one list over one `TextView`. They never rewrite text. Word
+lists are short, unambiguous and counted against thresholds rather than acted on at the first hit (C4's
+badwords rule drops any page with one listed word, which removes medical and legal text).
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Literal
 from urllib.parse import urlsplit
 
-from fm_pipeline.curation.stopwords import bare_word, normalize_lang, stop_words
+from fm_pipeline.curation.quality.rule import Rule
+from fm_pipeline.curation.quality.view import TextView
+from fm_pipeline.curation.stopwords import bare_word, stop_words
 from fm_pipeline.curation.words import split_words
-
-
-class ContentFilter(Protocol):
-    name: str
-
-    def filter(self, text: str, lang: str, url: str | None) -> str | None: ...
 
 
 def _needs_boundary(ch: str) -> bool:
@@ -96,7 +93,7 @@ def _hostname(url: str) -> str:
     return (urlsplit(url if "//" in url else f"//{url}").hostname or "").lower()
 
 
-class AdultContent:
+class AdultContent(Rule):
     """Drops pages on adult hostnames or with several distinct adult terms (or a dense repetition of one).
 
     Thresholds: ``min_distinct`` distinct terms, or at least 2 hits making ``max_share`` of the words;
@@ -109,15 +106,15 @@ class AdultContent:
         self.min_distinct = min_distinct
         self.max_share = max_share
 
-    def filter(self, text: str, lang: str, url: str | None) -> str | None:
-        if url and self._banned_host(_hostname(url)):
-            return "adult:url"
-        hits = _ADULT_BY_LANG.get(normalize_lang(lang), _ADULT_ANY).count(text.lower())
+    def check(self, view: TextView) -> str | None:
+        if view.url and self._banned_host(_hostname(view.url)):
+            return self._reason("url")
+        hits = _ADULT_BY_LANG.get(view.lang, _ADULT_ANY).count(view.text.lower())
         if not hits:
             return None
         total = sum(hits.values())
-        if len(hits) >= self.min_distinct or (total >= 2 and total / max(len(split_words(text)), 1) >= self.max_share):
-            return "adult:words"
+        if len(hits) >= self.min_distinct or (total >= 2 and total / max(len(view.words), 1) >= self.max_share):
+            return self._reason("words")
         return None
 
     @staticmethod
@@ -159,7 +156,7 @@ def _is_content_word(word: str, stop: frozenset[str]) -> bool:
     return word not in stop and (len(word) >= 4 or word[0] >= "\u0530")
 
 
-class Spam:
+class Spam(Rule):
     """Link farms, pages repeating calls to action, and keyword stuffing.
 
     A link farm is mostly URLs: links above ``max_link_share`` of the tokens, or more than ``max_links``
@@ -186,19 +183,19 @@ class Spam:
         self.max_word_share = max_word_share
         self.min_words = min_words
 
-    def filter(self, text: str, lang: str, url: str | None) -> str | None:
-        lowered = text.lower()
+    def check(self, view: TextView) -> str | None:
+        lowered = view.text.lower()
         tokens = Counter(split_words(lowered))
         n_tokens = sum(tokens.values())
         links = lowered.count("://") + lowered.count("www.") - lowered.count("://www.")
         if links >= 3 and links / n_tokens > self.max_link_share:
-            return "spam:link_farm"
+            return self._reason("link_farm")
         if links > self.max_links and n_tokens - links < self.min_words_per_link * links:
-            return "spam:link_farm"
+            return self._reason("link_farm")
         if sum(_CTA.count(lowered).values()) >= self.min_calls_to_action:
-            return "spam:call_to_action"
-        if n_tokens >= self.min_words and self._top_content_count(tokens, lang) / n_tokens > self.max_word_share:
-            return "spam:keyword_stuffing"
+            return self._reason("call_to_action")
+        if n_tokens >= self.min_words and self._top_content_count(tokens, view.lang) / n_tokens > self.max_word_share:
+            return self._reason("keyword_stuffing")
         return None
 
     @staticmethod
@@ -329,7 +326,7 @@ def has_reservation_notice(text: str) -> bool:
     return any(_RESERVATION.count(line) for line in lowered.splitlines() if not _COPYRIGHT_LINE.match(line))
 
 
-class Copyright:
+class Copyright(Rule):
     """Licence policy for code and rights-reservation policy for prose.
 
     Code (``kind="code"``) is kept only under a licence on ``allowed_licenses``; with
@@ -353,20 +350,20 @@ class Copyright:
         self.require_license_for_code = require_license_for_code
         self.drop_reserved_prose = drop_reserved_prose
 
-    def filter(self, text: str, lang: str, url: str | None) -> str | None:
+    def check(self, view: TextView) -> str | None:
         if self.kind == "code":
-            found = detect_license(text)
+            found = detect_license(view.text)
             if found is None:
-                return "copyright:no_license" if self.require_license_for_code else None
+                return self._reason("no_license") if self.require_license_for_code else None
             if license_allowed(found, self.allowed_licenses):
                 return None
-            return f"copyright:license_not_allowed:{found}"
-        if self.drop_reserved_prose and has_reservation_notice(text):
-            return "copyright:reservation_notice"
+            return self._reason(f"license_not_allowed:{found}")
+        if self.drop_reserved_prose and has_reservation_notice(view.text):
+            return self._reason("reservation_notice")
         return None
 
 
-def content_filters(source_profile: str) -> list[ContentFilter]:
+def content_filters(source_profile: str) -> list[Rule]:
     """The content filters for a source profile, in order. Code gets the licence policy only: adult and
     spam word rules misread identifiers, URLs and repeated keywords that are normal in source files."""
     if source_profile == "prose":

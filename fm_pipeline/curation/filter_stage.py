@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
-from fm_pipeline.curation.langid import get_detector, identify
+from fm_pipeline.curation.langid.backends import get_detector
+from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
-from fm_pipeline.curation.pii import redact_pii
-from fm_pipeline.curation.quality import TextView, code_rules, prose_rules, run_rules
+from fm_pipeline.curation.pii.redact import redact_pii
+from fm_pipeline.curation.quality.profiles import code_rules, prose_rules
+from fm_pipeline.curation.quality.rule import run_rules
+from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
 from fm_pipeline.lake.parallel import map_shards
@@ -81,14 +84,15 @@ class FilterStats:
 
 
 class DocumentFilter:
-    """The ordered decision for one document of one source profile (prose or code)."""
+    """The ordered decision for one document of one source profile (prose or code): language confidence, then
+    the profile's quality rules and content filters as one rule list, the first failure giving the reason."""
 
     def __init__(self, source: str, config: FilterConfig) -> None:
         self.profile = "code" if source in CODE_SOURCES else "prose"
         self.config = config
         self.detector = get_detector(config.lang_backend)
-        self.rules = code_rules() if self.profile == "code" else prose_rules()
-        self.content = content_filters(self.profile)
+        quality = code_rules() if self.profile == "code" else prose_rules()
+        self.rules = [*quality, *content_filters(self.profile)]
 
     def apply(self, doc: Document) -> tuple[Document, str | None, dict[str, int]]:
         """The normalized (and, when kept, PII-redacted) document, its drop reason or None, redactions."""
@@ -102,7 +106,7 @@ class DocumentFilter:
                 doc.meta["lang_segments"] = found.segments
         else:  # natural-language ID means nothing for source code; its language is in meta
             doc.lang, doc.lang_score = "und", 0.0
-        view = TextView(doc.text, doc.lang)
+        view = TextView(doc.text, doc.lang, url=doc.url)
         doc.meta["quality"] = quality_signals(doc.text, doc.lang, view)
         if self.profile == "code":
             doc.meta["license"] = detect_license(doc.text)
@@ -118,14 +122,7 @@ class DocumentFilter:
     def _reason(self, doc: Document, view: TextView) -> str | None:
         if self.profile == "prose" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
             return "language:low_confidence"
-        reason = run_rules(self.rules, doc.text, doc.lang, view)
-        if reason:
-            return reason
-        for content_filter in self.content:
-            reason = content_filter.filter(doc.text, doc.lang, doc.url)
-            if reason:
-                return reason
-        return None
+        return run_rules(self.rules, doc.text, doc.lang, view)
 
 
 def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_dir: Path,

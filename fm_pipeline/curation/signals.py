@@ -2,7 +2,7 @@
 
 They let a data team see a corpus's shape (how redundant, how readable, how varied) and pick
 thresholds from the distribution before turning a signal into a rule. The repetition numbers are
-the ones `quality.GopherRepetition` judges, computed by the same helpers.
+the ones `quality.gopher.GopherRepetition` judges, computed by the same helpers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import re
 import zlib
 from itertools import islice
 
-from fm_pipeline.curation.quality import GopherRepetition, TextView, count_sentences_in, top_ngram_chars
+from fm_pipeline.curation.quality.gopher import GopherRepetition, top_ngram_chars
+from fm_pipeline.curation.quality.view import TextView, count_sentences_in
 from fm_pipeline.curation.stopwords import bare_words
 from fm_pipeline.curation.words import has_spaceless_chars
 

@@ -10,18 +10,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.langid import heldout_scores, load_sentences
-from fm_pipeline.curation.langid import (
-    BACKENDS,
-    LangdetectDetector,
-    LangResult,
-    _segments,
-    bundled_fasttext_model,
-    detect_segments,
-    get_detector,
-    identify,
-    main_script,
-    text_scripts,
-)
+from fm_pipeline.curation.langid.backends import BACKENDS, LangdetectDetector, bundled_fasttext_model, get_detector
+from fm_pipeline.curation.langid.scripts import main_script, text_scripts
+from fm_pipeline.curation.langid.segments import LangResult, _segments, detect_segments, identify
 
 SENTENCES = {
     "en": "The quick brown fox jumps over the lazy dog while the children watch from the window.",

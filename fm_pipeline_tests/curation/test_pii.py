@@ -7,7 +7,7 @@ import json
 import pytest
 
 from benchmarks.pii_samples import TYPES, false_positives, labelled_set, score, shipped_carriers
-from fm_pipeline.curation.pii import find_pii, pii_spans, redact_pii
+from fm_pipeline.curation.pii.redact import find_pii, pii_spans, redact_pii
 
 
 def test_email_and_phone_in_a_sentence() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pii_samples import shipped_carriers
-from fm_pipeline.curation import pii
-from fm_pipeline.curation.pii import redact_pii
+from fm_pipeline.curation.pii import detectors
+from fm_pipeline.curation.pii.redact import redact_pii
 from fm_pipeline.curation.pii_audit import audit_pii, residual_pii
 from fm_pipeline_tests.curation.test_filter_stage import rows, run
 
@@ -53,7 +53,7 @@ def test_no_pii_in_kept_fails_when_the_redactor_misses(tmp_path: Path, monkeypat
                                                        fm_home: Path) -> None:
     """The filter stage on the sample corpus with the redactor's phone rule switched off: the check's
     detector reports every phone number left in the kept documents."""
-    monkeypatch.setattr(pii, "_DETECTORS", tuple(d for d in pii._DETECTORS if d.kind != "PHONE"))
+    monkeypatch.setattr(detectors, "_DETECTORS", tuple(d for d in detectors._DETECTORS if d.kind != "PHONE"))
     _, out = run(tmp_path, "common_crawl")
     leaks = residual_pii(sorted((out / "kept").glob("*.parquet")))
     contact_page = "urn:uuid:a07185d0-a2c2-52d2-a262-e0a7eb165345"  # pii-contact-page, read from WARC

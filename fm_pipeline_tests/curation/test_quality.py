@@ -8,22 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from fm_pipeline.curation.quality import (
-    C4Quality,
-    CodeQuality,
-    FineWebQuality,
+from fm_pipeline.curation.quality.c4 import C4Quality
+from fm_pipeline.curation.quality.code import CodeQuality
+from fm_pipeline.curation.quality.fineweb import FineWebQuality
+from fm_pipeline.curation.quality.gopher import (
     GopherQuality,
     GopherRepetition,
+    duplicate_ngram_chars,
+    top_ngram_chars,
+)
+from fm_pipeline.curation.quality.profiles import code_rules, prose_rules
+from fm_pipeline.curation.quality.rule import run_rules
+from fm_pipeline.curation.quality.view import (
     TextView,
-    code_rules,
     count_sentences,
     count_sentences_in,
-    duplicate_ngram_chars,
     duplicates,
-    prose_rules,
     punctuation_chars,
-    run_rules,
-    top_ngram_chars,
 )
 from fm_pipeline.curation.stopwords import count_stop_words, normalize_lang, stop_words
 from fm_pipeline.curation.words import split_words

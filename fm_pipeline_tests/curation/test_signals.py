@@ -6,7 +6,8 @@ import json
 import math
 from pathlib import Path
 
-from fm_pipeline.curation.quality import TextView, top_ngram_chars
+from fm_pipeline.curation.quality.gopher import top_ngram_chars
+from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import _syllables_en, quality_signals
 from fm_pipeline_tests.curation.test_quality import ARABIC, CHINESE, ENGLISH
 

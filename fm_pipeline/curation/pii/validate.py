@@ -1,19 +1,7 @@
-"""PII redaction with typed placeholders (``<EMAIL>``, ``<PHONE>``, ...).
+"""What makes a candidate count: checksums (Luhn, mod-97), issuer prefixes, calendar dates, SSA rules,
+routable addresses, phone shapes and the cue words that make a bare digit run a number of some kind.
 
-Each detector is a regular expression that finds candidates plus a validator that rejects look-alikes
-(Luhn and issuer prefixes for cards, mod-97 for IBANs, calendar dates for Korean RRNs, SSA rules for SSNs,
-``ipaddress`` for IPs, digit counts and group shapes for phones), so dates, versions, prices and order
-numbers survive. Detectors run in a fixed order, each on the text left by the previous ones: e-mails first
-(their digits are not phones), then the validated numbers (IBAN, card, RRN, SSN, IP) before the loose phone
-shapes that would otherwise swallow them. Bare digit runs (``5551234567``, ``123456789``) count only after a
-word that names them ("phone", "SSN", "전화", "電話", ...).
-
-Boundaries are about ASCII letters and digits, not any ``\\w``: ``010-1234-5678이고`` and
-``090-1234-5678です`` are phones. Full-width and Arabic-Indic digits and full-width punctuation are folded to
-ASCII one character for one (offsets do not move) before matching, and placeholders go into the original.
-
-Most documents hold no PII, so one cheap pre-check (an ``@``, a run of nine digits, a dotted quad or a
-hex-colon group) decides whether the detectors run at all.
+Each `*_span` takes a candidate match and returns the span to redact, or None for a look-alike.
 """
 
 from __future__ import annotations
@@ -21,53 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 
-# Same-length folding: full-width, Arabic-Indic, Persian and Devanagari digits, full-width + - ( ) . @, the
-# dash look-alikes that Japanese and typeset text put between digit groups, and no-break spaces.
-_FOLD = {ord(c): "0123456789"[i % 10] for i, c in enumerate("０１２３４５６７８９٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹०१२३४५६७८९")}
-_FOLD.update({ord(c): a for c, a in zip("＋（）．＠－‐‑‒–−ー\u00a0\u202f", "+().@-------  ", strict=True)})
-_NEEDS_FOLD = re.compile("[" + "".join(map(chr, _FOLD)) + "]")
-
-# Cheap gates, run over every document as it is (folding every document would cost more than the gate),
-# so they know the wide digits and separators that folding maps. Each digit-bearing detector needs nine
-# digits in a run with at most two separator characters between them (the shortest phone or SSN), a
-# dotted quad (IPv4) or an IBAN head (two capitals, two digits, two groups of four, which may be letters);
-# IPv6 needs a hex digit, a colon, up to four hex digits, a colon. Dates (2024-03-15), years and times
-# stay below the first. The IPv6 gate starts at a colon so the scan skips ahead to colons only.
-_WIDE_DIGIT = "０-９٠-٩۰-۹०-९"
-_WIDE_SEP = "－‐‑‒–−ー\u00a0\u202f（）＋．"
-_DIGIT_HINT = re.compile(
-    rf"[0-9{_WIDE_DIGIT}](?:(?:[ ()+./{_WIDE_SEP}-]{{0,2}}[0-9{_WIDE_DIGIT}]){{8}}"
-    rf"|[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]{{1,3}}[.．][0-9{_WIDE_DIGIT}]"
-    r"|(?<=[A-Z][A-Z][0-9])[0-9][ -]?[A-Z0-9]{4}[ -]?[A-Z0-9]{4})"
-)
-_IPV6_HINT = re.compile(r":(?<=[0-9A-Fa-f]:)[0-9A-Fa-f]{0,4}:|::[Ff]{4}:")  # a hex group and colons, or ::ffff:
-
-# Speed: every pattern starts with a plain character class and checks its left boundary with a
-# lookbehind *after* that first character, which lets the regex engine skip ahead with a fast
-# character scan instead of trying a full match at every position.
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_IBAN = re.compile(
-    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,8}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
-)
-_CARD = re.compile(r"[0-9](?<![A-Za-z0-9+.,-][0-9])[0-9]{3}(?:[ -]?[0-9]{3,6}){2,4}(?![A-Za-z0-9-]|[.,][0-9])")
-_KR_RRN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{5}(?: ?- ?|)[1-8][0-9]{6}(?![A-Za-z0-9-])")
-_US_SSN = re.compile(r"[0-9](?<![A-Za-z0-9.-][0-9])[0-9]{2}(?:([- ])[0-9]{2}\1|[0-9]{2})[0-9]{4}(?![A-Za-z0-9-])")
-_IPV4 = re.compile(r"[0-9](?<![A-Za-z0-9.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])")
-_IPV6 = re.compile(
-    r"[0-9A-Fa-f:](?<![A-Za-z0-9:.][0-9A-Fa-f:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
-    r"(?![A-Za-z0-9:]|\.[0-9])"
-)
-# Any phone shape: an optional + or (+ or (, digit groups joined by one separator ( - . space, a bracket
-# with an optional space or separator), an optional extension. Every group after the first needs a
-# separator, so a long digit run has one parse (no catastrophic backtracking). `_phone_span` decides.
-_PHONE = re.compile(
-    r"[+(0-9](?<![A-Za-z0-9_+.,/@-][+(0-9])(?:(?<=\()\+)?[0-9]{0,14}(?:(?:\)[ ./-]?|[ ./-]?\(|[ ./-])[0-9]{1,14}){0,9}"
-    r"(?:(?P<ext> ?(?:x|ext\.? ?) ?[0-9]{1,6}))?(?![A-Za-z0-9]|[.,/-][0-9])"
-)
 # Versions and outline numbers ("version 1.2.3.4", "Section 8.3.2.1"), not addresses.
 _NOT_IP_BEFORE = re.compile(
     r"(?i)(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bsection|\bsec\.|\bclause|\barticle|"
@@ -149,13 +91,13 @@ def _cue_near(m: re.Match[str], cue: re.Pattern[str], before: int = 48) -> bool:
         cue.search(text, m.end(), m.end() + 16) is not None
 
 
-def _card_span(m: re.Match[str]) -> Span | None:
+def card_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
     ok = 12 <= len(digits) <= 19 and _card_prefix_ok(digits) and _luhn_ok(digits)
     return m.span() if ok else None
 
 
-def _iban_span(m: re.Match[str]) -> Span | None:
+def iban_span(m: re.Match[str]) -> Span | None:
     """The mod-97 checksum decides. A match longer than its country's registry length (a reference after
     the IBAN) is cut back to it at a group boundary; other lengths from 15 to 34 count when the checksum
     holds (generators of synthetic IBANs write them: Faker's GB IBANs have 21 characters)."""
@@ -180,7 +122,7 @@ def _mod97_ok(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _kr_rrn_span(m: re.Match[str]) -> Span | None:
+def kr_rrn_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
     if "-" not in m.group() and not _cue_near(m, _RRN_CUE, before=24):
         return None
@@ -195,7 +137,7 @@ def _kr_rrn_span(m: re.Match[str]) -> Span | None:
     return m.span()
 
 
-def _us_ssn_span(m: re.Match[str]) -> Span | None:
+def us_ssn_span(m: re.Match[str]) -> Span | None:
     digits = _NON_DIGIT.sub("", m.group())
     if m.group(1) is None and not _cue_near(m, _SSN_CUE, before=24):
         return None
@@ -204,7 +146,7 @@ def _us_ssn_span(m: re.Match[str]) -> Span | None:
     return m.span() if ok else None
 
 
-def _ip_span(m: re.Match[str]) -> Span | None:
+def ip_span(m: re.Match[str]) -> Span | None:
     """Addresses that can point at someone. IPv4: globally routable ones, not dotted quads that are
     versions or outline numbers; private ones (10/8, 172.16/12, 192.168/16, 100.64/10) only when the text
     calls them someone's IP ("my ip 192.168.0.12", "inet 10.41.21.72"), not a router's address in a how-to;
@@ -242,7 +184,7 @@ def _is_outline_number(m: re.Match[str]) -> bool:
     return heads_line and all(len(octet) <= 2 for octet in m.group().split("."))
 
 
-def _phone_span(m: re.Match[str]) -> Span | None:
+def phone_span(m: re.Match[str]) -> Span | None:
     """Whether a digit-group shape is a phone number, and its exact span (an unmatched leading bracket
     stays in the text). Marked shapes count on their own: a leading + or 00 (international), a bracketed
     group, a trunk 0, North American 3-3-4, Brazilian "11 91234-5678", Chinese mobile 1[3-9]x. Any other run of 9
@@ -299,119 +241,3 @@ def _is_number(groups: list[str], body: str) -> bool:
     if len(groups) == 2 and seps == {"."}:
         return True
     return len(groups) > 2 and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:]) and seps in ({" "}, {"."})
-
-
-@dataclass(frozen=True)
-class _Detector:
-    kind: str
-    pattern: re.Pattern[str]
-    span: Callable[[re.Match[str]], Span | None]
-    hint: re.Pattern[str] | None = None
-    """A quick scan a line must pass first, for patterns whose first character is common in prose (capital
-    letters for IBANs, hex letters for IPv6): long contract lines would otherwise cost a try at each one."""
-
-
-# Order matters: validated long numbers before the phone shapes that could swallow them.
-_DETECTORS = (
-    _Detector("IBAN", _IBAN, _iban_span, re.compile(r"[0-9](?<=[A-Z][A-Z][0-9])[0-9]")),
-    _Detector("CREDIT_CARD", _CARD, _card_span),
-    _Detector("KR_RRN", _KR_RRN, _kr_rrn_span),
-    _Detector("US_SSN", _US_SSN, _us_ssn_span),
-    _Detector("IP_ADDRESS", _IPV6, _ip_span, _IPV6_HINT),  # first: ::ffff:1.2.3.4 holds a dotted quad
-    _Detector("IP_ADDRESS", _IPV4, _ip_span),
-    _Detector("PHONE", _PHONE, _phone_span),
-)
-_EMAIL_DETECTOR = _Detector("EMAIL", _EMAIL, lambda m: m.span())
-
-
-def _fold(text: str) -> str:
-    """ASCII digits and punctuation for matching, one character for one, so spans fit the original."""
-    if text.isascii():
-        return text
-    return _NEEDS_FOLD.sub(_fold_char, text)  # few hits: faster than str.translate over the whole text
-
-
-def _fold_char(m: re.Match[str]) -> str:
-    return _FOLD[ord(m.group())]
-
-
-def may_contain_pii(text: str) -> bool:
-    """The cheap gate: when False, `find_pii` finds nothing. Every detector needs an ``@``, nine digits in
-    a run (the shortest phone or SSN), an IBAN head, a dotted quad or a hex-colon group."""
-    return (
-        "@" in text or "＠" in text or _DIGIT_HINT.search(text) is not None or _IPV6_HINT.search(text) is not None
-    )
-
-
-def _candidate_lines(text: str) -> dict[int, tuple[int, bool]]:
-    """Lines worth scanning, as start -> (end, holds an '@'). No pattern crosses a newline, so only the
-    lines that pass the gate are scanned, which keeps long documents with one phone number cheap."""
-
-    def bounds(i: int) -> tuple[int, int]:
-        end = text.find("\n", i)
-        return text.rfind("\n", 0, i) + 1, len(text) if end < 0 else end
-
-    lines: dict[int, tuple[int, bool]] = {}
-    for hint in (_DIGIT_HINT, _IPV6_HINT):
-        m = hint.search(text)
-        while m:
-            start, end = bounds(m.start())
-            lines.setdefault(start, (end, False))
-            m = hint.search(text, end + 1)
-    for at_sign in "@＠":
-        at = text.find(at_sign)
-        while at >= 0:
-            start, end = bounds(at)
-            lines[start] = (end, True)
-            at = text.find(at_sign, end + 1)
-    return lines
-
-
-def _scan_line(line: str, with_email: bool) -> list[tuple[int, int, str]]:
-    """Run the detectors in order over one folded line; each found span is blanked out (same length) so
-    later detectors do not see it. Returns (start, end, type) in line order."""
-    found: list[tuple[int, int, str]] = []
-    for det in (_EMAIL_DETECTOR, *_DETECTORS) if with_email else _DETECTORS:
-        if det.hint is not None and det.hint.search(line) is None:
-            continue
-
-        def blank(m: re.Match[str], det: _Detector = det) -> str:
-            span = det.span(m)
-            if span is None:
-                return m.group()
-            found.append((*span, det.kind))
-            a, b = span[0] - m.start(), span[1] - m.start()
-            return m.group()[:a] + "\0" * (b - a) + m.group()[b:]
-
-        line = det.pattern.sub(blank, line)
-    return sorted(found)
-
-
-def pii_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, type) of every PII item in `text`, in order; empty for clean text."""
-    if not may_contain_pii(text):  # the common case: nothing to look at
-        return []
-    return [
-        (start + a, start + b, kind)
-        for start, (end, with_email) in sorted(_candidate_lines(text).items())
-        for a, b, kind in _scan_line(_fold(text[start:end]), with_email)
-    ]
-
-
-def redact_pii(text: str) -> tuple[str, dict[str, int]]:
-    """Replace PII with ``<TYPE>`` placeholders; return the text and how many of each type were replaced."""
-    spans = pii_spans(text)
-    if not spans:
-        return text, {}
-    pieces: list[str] = []
-    pos = 0
-    for start, end, kind in spans:
-        pieces += (text[pos:start], f"<{kind}>")
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces), dict(Counter(kind for _, _, kind in spans))
-
-
-def find_pii(text: str) -> list[tuple[str, str]]:
-    """(type, matched string) for every PII item `redact_pii` would replace; empty for clean text."""
-    return [(kind, text[start:end]) for start, end, kind in pii_spans(text)]

@@ -1,0 +1,24 @@
+"""The rule lists for each source profile: which families judge prose and which judge source files."""
+
+from __future__ import annotations
+
+from fm_pipeline.curation.quality.c4 import C4Quality
+from fm_pipeline.curation.quality.code import CodeQuality
+from fm_pipeline.curation.quality.fineweb import FineWebQuality
+from fm_pipeline.curation.quality.gopher import GopherQuality, GopherRepetition
+from fm_pipeline.curation.quality.rule import Rule
+
+
+def prose_rules() -> list[Rule]:
+    """The rule set for natural-language documents; the reason reported is the first failure.
+
+    FineWeb's order (Gopher, C4, FineWeb) with Gopher's quality rules before its repetition rules:
+    they are the cheapest and reject the most junk (too short, symbols, no stop words).
+    """
+    return [GopherQuality(), GopherRepetition(), C4Quality(), FineWebQuality()]
+
+
+def code_rules() -> list[Rule]:
+    """The rule set for source files: prose rules would reject code for its brackets, short lines and
+    repeated lines (closing braces, `return None`), so code gets the StarCoder rules only."""
+    return [CodeQuality()]
