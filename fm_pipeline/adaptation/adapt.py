@@ -42,13 +42,13 @@ from fm_pipeline.adaptation.probe import probe_accuracy
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr, layer_groups
 from fm_pipeline.adaptation.vocab import extend_tokenizer, find_terms, grow_vocabulary, tokens_per_word
 from fm_pipeline.evaluation.perplexity import evaluate_texts, read_docs
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.modeling.objectives import Objective, make_batch
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
-from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import TrainingCallback
 from fm_pipeline.training.data import WindowSampler
 from fm_pipeline.training.finetune import FinetuneConfig, finetune
@@ -234,7 +234,7 @@ def adapt(
         tokenizer = Path(tokenizer_path)
         vocab = None
         if config.strategy == "vocab_expansion":
-            tokenizer = work / MODEL_FILE
+            tokenizer = work / TOKENIZER_MODEL
             sp, vocab = _expand_vocabulary(model, sp, Path(tokenizer_path), tokenizer, Path(domain_train),
                                            [text for _, text in domain_docs], config)
 
@@ -282,7 +282,7 @@ def adapt(
         out_dir = Path(out_dir)
         result = AdaptResult(
             strategy=config.strategy, checkpoint=out_dir,
-            tokenizer=out_dir / MODEL_FILE if vocab is not None else Path(tokenizer_path),
+            tokenizer=out_dir / TOKENIZER_MODEL if vocab is not None else Path(tokenizer_path),
             trainable_params=trainable, total_params=total,
             domain_before=domain_before, domain_after=domain_after, general_before=general_before,
             general_after=general_after, probe_before=probe_before, probe_after=probe_after,
@@ -301,7 +301,7 @@ def adapt(
             else:
                 save_checkpoint(stage, model, model.config, None)
             if vocab is not None:
-                shutil.copyfile(tokenizer, stage / MODEL_FILE)
+                shutil.copyfile(tokenizer, stage / TOKENIZER_MODEL)
             result.wall_s = time.perf_counter() - start
             payload = {**result.to_dict(), "config": config.to_dict()}
             (stage / RESULT_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -29,7 +29,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
-from fm_pipeline.lake.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.tokenization.spm_model import PieceType
 from fm_pipeline.tokenization.train import sentences
 

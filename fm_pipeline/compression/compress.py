@@ -14,10 +14,8 @@ renamed into place:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -39,6 +37,8 @@ from fm_pipeline.compression.report import markdown_table
 from fm_pipeline.compression.select import OBJECTIVES, select
 from fm_pipeline.compression.tuning import TuneData
 from fm_pipeline.evaluation import plots
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
+from fm_pipeline.lake.staging import swapped_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens
 
@@ -56,7 +56,6 @@ TECHNIQUES = (
     "lowrank",               # SVD at the rank keeping `lowrank_energy`
 )
 CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
-TOKENIZER_FILE = "tokenizer.model"
 
 
 @dataclass
@@ -230,7 +229,7 @@ def _prompt(sp: spm.SentencePieceProcessor, docs: Sequence[tuple[str, str]], len
 def _publish(staging: Path, chosen: Path, tokenizer: Path) -> None:
     for name in (WEIGHTS, CONFIG, COMPRESSION):
         shutil.copyfile(chosen / name, staging / name)
-    shutil.copyfile(tokenizer, staging / TOKENIZER_FILE)
+    shutil.copyfile(tokenizer, staging / TOKENIZER_MODEL)
 
 
 def compress(
@@ -259,10 +258,8 @@ def compress(
     domain_docs, general_docs = list(domain_val_docs), list(general_val_docs)
     data = TuneData.open(train_tokens, sp, model_config, config.batch_size, config.seed)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.tmp")
-    (staging / "candidates").mkdir(parents=True)
-    try:
+    with swapped_dir(out_dir) as staging:
+        (staging / "candidates").mkdir()
         candidates: list[Candidate] = []
         loaded: dict[str, nn.Module] = {}
         distillation = None
@@ -332,11 +329,6 @@ def compress(
         _publish(staging, staging / "candidates" / chosen["name"], Path(tokenizer_path))
         if not config.keep_candidates:
             shutil.rmtree(staging / "candidates")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     for c in candidates:
         c.folder = out_dir / "candidates" / c.name if config.keep_candidates else None
         if c.name == chosen["name"] and not config.keep_candidates:

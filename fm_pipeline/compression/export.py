@@ -12,9 +12,6 @@ Only `fm_pipeline.modeling` and `compression.modules` are needed, not the traini
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from fm_pipeline.compression.modules import (
     WeightOnlyLinear,
     set_module,
 )
+from fm_pipeline.lake.staging import swapped_dir
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
@@ -88,21 +86,13 @@ def rebuild(model: nn.Module, structure: dict[str, Any], backend: str | None = N
 
 
 def save_compressed(folder: Path, model: nn.Module, method: str, details: dict[str, Any] | None = None) -> Path:
-    """Write the folder atomically (staged beside it, then renamed into place)."""
+    """Write the folder atomically (built beside it, then swapped into place whole)."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
-    staging.mkdir()
-    try:
+    with swapped_dir(folder) as staging:
         save_model(model, str(staging / WEIGHTS))
         (staging / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n", encoding="utf-8")
         info = {"format": FORMAT, "version": VERSION, "method": method, "details": details or {}, **describe(model)}
         (staging / COMPRESSION).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

@@ -16,6 +16,7 @@ import torch
 
 from fm_pipeline.compression.export import load_compressed
 from fm_pipeline.compression.inference import compile_for_inference
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
 
 
 def generate(
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="compile the generation step (tens of seconds first; then fast int8 on AMX/VNNI CPUs)")
     args = parser.parse_args(argv)
-    tokenizer = args.tokenizer or args.folder / "tokenizer.model"
+    tokenizer = args.tokenizer or args.folder / TOKENIZER_MODEL
     print(generate(args.folder, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k,
                    args.seed, args.compile))
     return 0

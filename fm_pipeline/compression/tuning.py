@@ -11,6 +11,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
+from fm_pipeline.lake.layout import TRAIN
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
@@ -30,7 +31,7 @@ class TuneData:
 
     @classmethod
     def open(cls, tokens: Path | PackedTokens, tokenizer: Path | spm.SentencePieceProcessor, config: ModelConfig,
-             batch_size: int = 16, seed: int = 0, split: str = "train") -> TuneData:
+             batch_size: int = 16, seed: int = 0, split: str = TRAIN) -> TuneData:
         sp = tokenizer if isinstance(tokenizer, spm.SentencePieceProcessor) else spm.SentencePieceProcessor(
             model_file=str(tokenizer))
         packed = tokens if isinstance(tokens, PackedTokens) else PackedTokens.open(Path(tokens), split)

@@ -24,17 +24,16 @@ from fm_pipeline.curation.dedup import (
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.mixing import val_ids
+from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
+from fm_pipeline.lake.layout import DEDUPED, FILTERED, KEPT, MANIFEST, RAW, SIGNATURES, TRAIN, VAL
 from fm_pipeline.lake.parquet_io import (
     ShardWriter,
-    atomic_write_bytes,
     count_rows,
     iter_rows,
     list_shards,
 )
 from fm_pipeline.lake.staging import staged_dir
-
-MANIFEST = "_manifest.json"
 
 
 @dataclass
@@ -62,13 +61,13 @@ def _split(kept: list[Path], out: Path, config: DomainCorpusConfig) -> dict[str,
     """train/ and val/ (made here, in the unpublished folder `out`) by the stratified id-hash rule the general
     corpus uses, each row written once."""
     val = val_ids(kept, config.val_fraction, config.min_val_docs, min_docs_for_val=2 * config.min_val_docs)
-    counts = {"train": 0, "val": 0}
-    (out / "train").mkdir()
-    (out / "val").mkdir()
-    with ShardWriter(out / "train", CORPUS_SCHEMA) as train_w, ShardWriter(out / "val", CORPUS_SCHEMA) as val_w:
+    counts = {TRAIN: 0, VAL: 0}
+    (out / TRAIN).mkdir()
+    (out / VAL).mkdir()
+    with ShardWriter(out / TRAIN, CORPUS_SCHEMA) as train_w, ShardWriter(out / VAL, CORPUS_SCHEMA) as val_w:
         for row in iter_rows(kept, columns=CORPUS_SCHEMA.names):
-            split = "val" if row["id"] in val else "train"
-            (val_w if split == "val" else train_w).write(row)
+            split = VAL if row["id"] in val else TRAIN
+            (val_w if split == VAL else train_w).write(row)
             counts[split] += 1
     return counts
 
@@ -95,7 +94,7 @@ def build_domain_corpus(
     config = config or DomainCorpusConfig()
     out = Path(out)
     with staged_dir(out) as stage:
-        stats = _build(domain, Path(input_dir), stage, out / "deduped" / "signatures", general_signatures, config)
+        stats = _build(domain, Path(input_dir), stage, out / DEDUPED / SIGNATURES, general_signatures, config)
         atomic_write_bytes(stage / MANIFEST, json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode())
     return stats
 
@@ -104,14 +103,14 @@ def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, gen
            config: DomainCorpusConfig) -> dict[str, Any]:
     """Every step of `build_domain_corpus` into the staging folder `stage`; the dedup signatures of the
     published folder (`signature_cache`) are reused."""
-    ingest = ingest_source(domain, input_dir, stage / "raw", config.ingest)
-    filtered = filter_source(domain, list_shards(stage / "raw"), stage / "filtered", config.filter)
-    dedup = dedup_corpus(list_shards(stage / "filtered" / "kept"), stage / "deduped",
+    ingest = ingest_source(domain, input_dir, stage / RAW, config.ingest)
+    filtered = filter_source(domain, list_shards(stage / RAW), stage / FILTERED, config.filter)
+    dedup = dedup_corpus(list_shards(stage / FILTERED / KEPT), stage / DEDUPED,
                          processes=config.filter.processes or None, config=config.minhash,
                          verify_threshold=config.verify_threshold, signature_cache=signature_cache)
-    kept = list_shards(stage / "deduped" / "kept")
+    kept = list_shards(stage / DEDUPED / KEPT)
     splits = _split(kept, stage, config)
-    overlap = general_overlap(sorted((stage / "deduped" / "signatures").glob("*.parquet")), general_signatures,
+    overlap = general_overlap(sorted((stage / DEDUPED / SIGNATURES).glob("*.parquet")), general_signatures,
                               config)
     return {
         "domain": domain,
@@ -125,8 +124,8 @@ def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, gen
         "exact_duplicates": dedup["exact_duplicates"],
         "near_duplicates": dedup["near_duplicates"],
         "kept": count_rows(kept),
-        "train_documents": splits["train"],
-        "val_documents": splits["val"],
+        "train_documents": splits[TRAIN],
+        "val_documents": splits[VAL],
         "in_general_corpus": len(overlap),
         "overlap_examples": dict(list(overlap.items())[:10]),
     }

@@ -22,12 +22,13 @@ from fm_pipeline.curation.quality.profiles import code_rules, prose_rules
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
+from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
+from fm_pipeline.lake.layout import KEPT, MANIFEST, REJECTED, SHARD_PREFIX
 from fm_pipeline.lake.parallel import map_shards
 from fm_pipeline.lake.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
-    atomic_write_bytes,
     count_rows,
     iter_rows,
     list_shards,
@@ -35,7 +36,6 @@ from fm_pipeline.lake.parquet_io import (
 from fm_pipeline.lake.staging import staged_dir
 
 CODE_SOURCES = frozenset({"code_repositories"})
-MANIFEST = "_manifest.json"
 SAMPLES_PER_REASON = 3
 
 
@@ -133,7 +133,7 @@ def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_
     langs: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     redactions: Counter[str] = Counter()
-    prefix = f"part-{index:05d}"
+    prefix = f"{SHARD_PREFIX}-{index:05d}"
     with ShardWriter(kept_dir, CORPUS_SCHEMA, config.shard_bytes, prefix=prefix) as kept, \
             ShardWriter(rejected_dir, REJECTED_SCHEMA, config.shard_bytes, prefix=prefix) as rejected:
         for row in iter_rows([shard]):
@@ -171,7 +171,7 @@ def filter_source(source: str, raw_shards: list[Path], output_dir: Path,
     config = config or FilterConfig()
     total = FilterStats()
     with staged_dir(output_dir) as staging:
-        kept_dir, rejected_dir = staging / "kept", staging / "rejected"
+        kept_dir, rejected_dir = staging / KEPT, staging / REJECTED
         kept_dir.mkdir()
         rejected_dir.mkdir()
         jobs = [(source, shard, i, kept_dir, rejected_dir, config) for i, shard in enumerate(raw_shards)]
@@ -193,6 +193,6 @@ def audit_filter(raw_shards: list[Path], output_dir: Path) -> dict[str, int]:
     """Rows on disk, counted independently of the stage: raw in, kept and rejected out."""
     return {
         "documents_in": count_rows(raw_shards),
-        "kept": count_rows(list_shards(output_dir / "kept")),
-        "rejected": count_rows(list_shards(output_dir / "rejected")),
+        "kept": count_rows(list_shards(output_dir / KEPT)),
+        "rejected": count_rows(list_shards(output_dir / REJECTED)),
     }

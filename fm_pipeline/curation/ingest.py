@@ -23,12 +23,13 @@ from fm_pipeline.curation.readers import (
     format_of,
     read_file,
 )
+from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.fingerprint import iter_input_files
+from fm_pipeline.lake.layout import MANIFEST, PROVENANCE_FILE, QUARANTINE, QUARANTINE_FILE
 from fm_pipeline.lake.parquet_io import (
     DEFAULT_SHARD_BYTES,
     ShardWriter,
-    atomic_write_bytes,
     count_rows,
     list_shards,
     write_table_atomic,
@@ -51,10 +52,6 @@ PROVENANCE_SCHEMA = pa.schema(
         pa.field("file", pa.string(), nullable=False),
     ]
 )
-MANIFEST = "_manifest.json"
-QUARANTINE_DIR = "quarantine"
-PROVENANCE_FILE = "provenance/documents.parquet"
-"""Which input file (relative to the source folder) each written document came from: the last hop of lineage."""
 
 
 @dataclass
@@ -129,7 +126,7 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
         stats.quarantined = sum(kinds.values())
         stats.quarantined_by_kind = dict(sorted(kinds.items()))
         write_table_atomic(pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA),
-                           staging / QUARANTINE_DIR / "quarantine.parquet")
+                           staging / QUARANTINE / QUARANTINE_FILE)
         atomic_write_bytes(staging / MANIFEST, json.dumps(asdict(stats), indent=2, sort_keys=True).encode())
     return stats
 
@@ -141,6 +138,6 @@ def read_manifest(output_dir: Path) -> IngestStats:
 def audit_accounting(output_dir: Path) -> dict[str, int]:
     """Count what is actually on disk, independently of the writer, for the accounting check."""
     written = count_rows(list_shards(output_dir))
-    quarantined = count_rows(list_shards(output_dir / QUARANTINE_DIR))
+    quarantined = count_rows(list_shards(output_dir / QUARANTINE))
     seen = read_manifest(output_dir).records_seen
     return {"records_seen": seen, "documents_written": written, "quarantined": quarantined}

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from fm_pipeline.lake.atomic import atomic_write_text
 
 VERSION_CHARS = 16
 """A data version is the first 16 hex digits (64 bits) of a sha256: readable in the UI, and collisions are
@@ -88,10 +89,7 @@ class HashCache:
     def save(self) -> None:
         if not self.path:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.entries, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self.entries, sort_keys=True))
 
 
 def fingerprint_files(files: Iterable[Path], root: Path, cache: HashCache | None = None) -> list[FileFingerprint]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.fingerprint import (
     FileFingerprint,
     HashCache,
@@ -35,13 +36,11 @@ from fm_pipeline.lake.fingerprint import (
     fingerprint_files,
     version_of,
 )
-from fm_pipeline.lake.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.layout import LINEAGE_RECORD as RECORD
+from fm_pipeline.lake.layout import REPEAT_MARK, TOKENIZER_MODEL
 
-RECORD = "_lineage.json"
 FORMAT = "fm-pipeline-lineage"
 VERSION = 1
-REPEAT_MARK = "#rep"
-"""Balanced training copies are `<id>#rep<k>`; lineage counts them as their original document."""
 
 
 def _entry(fp: FileFingerprint) -> dict[str, Any]:
@@ -222,7 +221,7 @@ def trace(checkpoint_dir: Path, lake_root: Path | None = None, verify_files: boo
                           documents=dict(sorted(counts.get(path, {}).items())))
                for path, (item, source) in sorted(externals.items())]
     tokenizer = next(({"path": (lake / i["path"]).as_posix(), "sha256": i["sha256"]}
-                      for r in visited.values() for i in r["inputs"] if i["path"].endswith("tokenizer.model")), None)
+                      for r in visited.values() for i in r["inputs"] if i["path"].endswith(TOKENIZER_MODEL)), None)
     splits: dict[str, list[str]] = defaultdict(list)
     for record in visited.values():
         for split, paths in (record.get("splits") or {}).items():

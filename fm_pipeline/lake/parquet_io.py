@@ -1,6 +1,6 @@
 """Atomic, size-bounded Parquet shard writing and streaming shard reading.
 
-Each file is written under a hidden temporary name and renamed when complete; a stage's output folder as a
+Each file is written under a hidden temporary name and renamed when complete (`atomic`); a stage's output folder as a
 whole is published by `staging.staged_dir`, so a killed run never leaves a half-written output where a later
 stage would read it. Files are written deterministically (fixed row-group layout, no timestamps), so reruns
 on the same input are byte-identical.
@@ -8,33 +8,25 @@ on the same input are byte-identical.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fm_pipeline.lake.atomic import atomic_path
+from fm_pipeline.lake.layout import SHARD_PREFIX
+
 DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
 DEFAULT_ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file under a temporary name in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write one Parquet file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_statistics=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=64 * 1024, write_statistics=True)
 
 
 class ShardWriter:
@@ -46,7 +38,7 @@ class ShardWriter:
     """
 
     def __init__(self, folder: Path, schema: pa.Schema, shard_bytes: int = DEFAULT_SHARD_BYTES,
-                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, prefix: str = "part") -> None:
+                 row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES, prefix: str = SHARD_PREFIX) -> None:
         self.folder = folder
         self.prefix = prefix
         self.schema = schema
@@ -58,7 +50,8 @@ class ShardWriter:
         self.shards: list[Path] = []
         self.rows_written = 0
         self._writer: pq.ParquetWriter | None = None
-        self._tmp: Path | None = None
+        self._shard = ExitStack()
+        """Holds the open shard's `atomic_path`: closing it renames the shard into place."""
 
     def write(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -72,9 +65,8 @@ class ShardWriter:
         if not self.rows:
             return
         if self._writer is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.folder / f".{self._name()}.{uuid.uuid4().hex}.tmp"
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd", write_statistics=True)
+            tmp = self._shard.enter_context(atomic_path(self.folder / self._name()))
+            self._writer = pq.ParquetWriter(tmp, self.schema, compression="zstd", write_statistics=True)
         self._writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema), row_group_size=len(self.rows))
         self.rows_written += len(self.rows)
         self.shard_bytes_written += self.buffered_bytes
@@ -82,13 +74,12 @@ class ShardWriter:
         self.buffered_bytes = 0
 
     def _close_shard(self) -> None:
-        if self._writer is None or self._tmp is None:
+        if self._writer is None:
             return
         self._writer.close()
-        path = self.folder / self._name()
-        os.replace(self._tmp, path)
-        self.shards.append(path)
-        self._writer, self._tmp = None, None
+        self._shard.close()
+        self.shards.append(self.folder / self._name())
+        self._writer = None
         self.shard_bytes_written = 0
 
     def _name(self) -> str:
@@ -102,12 +93,12 @@ class ShardWriter:
     def __enter__(self) -> ShardWriter:
         return self
 
-    def __exit__(self, exc_type: object, *_: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is None:
             self.close()
-        elif self._writer is not None and self._tmp is not None:
+        elif self._writer is not None:
             self._writer.close()
-            self._tmp.unlink(missing_ok=True)
+            self._shard.__exit__(exc_type, exc, tb)  # removes the unfinished shard; the exception goes on
 
 
 def list_shards(folder: Path) -> list[Path]:

@@ -148,22 +148,32 @@ def _lock(final: Path) -> Iterator[None]:
 
 
 @contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
+def swapped_dir(final: Path) -> Iterator[Path]:
     """Yield an empty staging folder beside `final`; when the block succeeds it replaces `final` in one
-    atomic step (see the module docstring), when it fails it is removed and `final` is left as it was."""
+    atomic step (see the module docstring), when it fails it is removed and `final` is left as it was.
+    Neither locks nor recovers: for a caller that owns `final` or already holds its lock (`staged_dir`)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(final):
-        staging = staging_sibling(final)
-        staging.mkdir()
-        _reach("staged")
-        try:
-            yield staging
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        if (old := swap_in(staging, final)) is not None:
-            shutil.rmtree(old, ignore_errors=True)  # published already; what stays is hidden, the next run retries
+    staging = staging_sibling(final)
+    staging.mkdir()
+    _reach("staged")
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if (old := swap_in(staging, final)) is not None:
+        shutil.rmtree(old, ignore_errors=True)  # published already; what stays is hidden, the next run retries
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """`swapped_dir` holding the lock on `final`, after undoing what a killed run left beside it: how a stage
+    publishes its output folder."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(final), swapped_dir(final) as staging:
+        yield staging
 
 
 def carry(src: Path, dst: Path) -> None:

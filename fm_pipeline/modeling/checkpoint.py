@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from fm_pipeline.lake.staging import recover, staging_sibling, swap_in
+from fm_pipeline.lake.staging import recover, swapped_dir
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 
@@ -38,17 +38,13 @@ def save_checkpoint(
     """Write a checkpoint folder atomically: built beside `folder`, then renamed into place, so a crash
     mid-write never leaves a folder that looks complete."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_sibling(folder)
-    staging.mkdir()
-    save_model(model, str(staging / WEIGHTS))
-    (staging / CONFIG).write_text(json.dumps(model_config.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if identity is not None:
-        (staging / IDENTITY).write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    if state is not None:
-        torch.save(state, staging / STATE)
-    if (old := swap_in(staging, folder)) is not None:  # a folder of the same step written earlier
-        remove_path(old)
+    with swapped_dir(folder) as staging:  # replaces a folder of the same step written earlier
+        save_model(model, str(staging / WEIGHTS))
+        (staging / CONFIG).write_text(json.dumps(model_config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if identity is not None:
+            (staging / IDENTITY).write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if state is not None:
+            torch.save(state, staging / STATE)
     return folder
 
 
@@ -75,23 +71,12 @@ def publish(checkpoint: Path, out_dir: Path, files: dict[str, bytes] | None = No
     out_dir = Path(os.path.abspath(out_dir))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir)  # what a killed publisher left
-    staging = staging_sibling(out_dir)
-    staging.mkdir()
-    for name in (WEIGHTS, CONFIG):
-        try:
-            os.link(checkpoint / name, staging / name)
-        except OSError:
-            shutil.copyfile(checkpoint / name, staging / name)
-    for name, data in (files or {}).items():
-        (staging / name).write_bytes(data)
-    if (old := swap_in(staging, out_dir)) is not None:
-        remove_path(old)
+    with swapped_dir(out_dir) as staging:
+        for name in (WEIGHTS, CONFIG):
+            try:
+                os.link(checkpoint / name, staging / name)
+            except OSError:
+                shutil.copyfile(checkpoint / name, staging / name)
+        for name, data in (files or {}).items():
+            (staging / name).write_bytes(data)
     return out_dir
-
-
-def remove_path(path: Path) -> None:
-    """Delete a file or a folder tree (a symlink is unlinked, never followed)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from fm_pipeline.lake.parquet_io import atomic_write_bytes
+from fm_pipeline.lake.atomic import atomic_write_text
 from fm_pipeline.tokenization.spm_model import BPE, PieceType, SpmModel, read_model
 
 SPACE = "\u2581"
@@ -111,5 +111,5 @@ def build_hf_tokenizer(model_path: Path) -> Tokenizer:
 def export_tokenizer_json(model_path: Path, out_path: Path) -> Path:
     """Write `tokenizer.json` for `model_path` atomically; the same model always gives the same bytes."""
     out_path = Path(out_path)
-    atomic_write_bytes(out_path, build_hf_tokenizer(model_path).to_str(pretty=True).encode("utf-8"))
+    atomic_write_text(out_path, build_hf_tokenizer(model_path).to_str(pretty=True))
     return out_path

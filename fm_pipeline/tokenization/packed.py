@@ -14,17 +14,15 @@ The tokenizer checksum in the header is what lets training refuse a token file m
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fm_pipeline.lake.atomic import atomic_path, atomic_write_bytes
 from fm_pipeline.lake.fingerprint import file_sha256
-from fm_pipeline.lake.parquet_io import atomic_write_bytes
 
 FORMAT = "fm-pipeline-tokens"
 VERSION = 1
@@ -58,10 +56,6 @@ def header_path(folder: Path, split: str) -> Path:
     return Path(folder) / f"{split}.json"
 
 
-def _tmp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 def pack_parts(folder: Path, split: str, parts: Sequence[tuple[Path, Path]], header: dict[str, Any]) -> dict[str, Any]:
     """Concatenate per-shard parts, in order, into `<split>.bin`, `<split>.idx.npy` and `<split>.json`.
 
@@ -76,26 +70,26 @@ def pack_parts(folder: Path, split: str, parts: Sequence[tuple[Path, Path]], hea
     dtype = np.dtype(header["dtype"]).newbyteorder("<")
     documents = sum(lengths.stat().st_size // LENGTHS_DTYPE.itemsize for _, lengths in parts)
 
-    tokens_final, offsets_final = bin_path(folder, split), offsets_path(folder, split)
-    tokens_tmp, offsets_tmp = _tmp_beside(tokens_final), _tmp_beside(offsets_final)
-    offsets = np.lib.format.open_memmap(offsets_tmp, mode="w+", dtype=LENGTHS_DTYPE, shape=(documents + 1,))
-    offsets[0] = 0
-    total, doc = 0, 0
-    with tokens_tmp.open("wb") as out:
-        for tokens_part, lengths_part in parts:
-            lengths = np.fromfile(lengths_part, dtype=LENGTHS_DTYPE)
-            part_tokens = tokens_part.stat().st_size // dtype.itemsize
-            if int(lengths.sum()) != part_tokens:
-                raise ValueError(f"{tokens_part}: {part_tokens} tokens but its document lengths sum to {lengths.sum()}")
-            offsets[doc + 1 : doc + 1 + len(lengths)] = total + np.cumsum(lengths, dtype=LENGTHS_DTYPE)
-            with tokens_part.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 22)
-            total += part_tokens
-            doc += len(lengths)
-    offsets.flush()
-    del offsets
-    os.replace(tokens_tmp, tokens_final)
-    os.replace(offsets_tmp, offsets_final)
+    offsets_final = offsets_path(folder, split)
+    # the inner block exits first: the token file is renamed into place, then the offsets
+    with atomic_path(offsets_final) as offsets_tmp, atomic_path(bin_path(folder, split)) as tokens_tmp:
+        offsets = np.lib.format.open_memmap(offsets_tmp, mode="w+", dtype=LENGTHS_DTYPE, shape=(documents + 1,))
+        offsets[0] = 0
+        total, doc = 0, 0
+        with tokens_tmp.open("wb") as out:
+            for tokens_part, lengths_part in parts:
+                lengths = np.fromfile(lengths_part, dtype=LENGTHS_DTYPE)
+                part_tokens = tokens_part.stat().st_size // dtype.itemsize
+                if int(lengths.sum()) != part_tokens:
+                    raise ValueError(f"{tokens_part}: {part_tokens} tokens but its document lengths sum to "
+                                     f"{lengths.sum()}")
+                offsets[doc + 1 : doc + 1 + len(lengths)] = total + np.cumsum(lengths, dtype=LENGTHS_DTYPE)
+                with tokens_part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+                total += part_tokens
+                doc += len(lengths)
+        offsets.flush()
+        del offsets
 
     written = {
         **header,

@@ -31,14 +31,15 @@ from typing import Any
 import sentencepiece as spm
 
 from fm_pipeline.curation.mixing import DEFAULT_WEIGHTS, lang_bytes, plan_mix, target_shares
-from fm_pipeline.lake.parquet_io import atomic_write_bytes, iter_rows
+from fm_pipeline.lake.atomic import atomic_write_bytes, atomic_write_text
+from fm_pipeline.lake.layout import TOKENIZER_MODEL as MODEL_FILE
+from fm_pipeline.lake.layout import TOKENIZER_VOCAB as VOCAB_FILE
+from fm_pipeline.lake.parquet_io import iter_rows
 from fm_pipeline.tokenization.packed import tokenizer_checksum
 from fm_pipeline.tokenization.spm_model import parse_model, vocab_text
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "tokenizer.model"
-VOCAB_FILE = "tokenizer.vocab"
 # Ids fixed by the contract with the model and the packed-token format.
 SPECIAL_TOKENS: dict[str, int] = {"<PAD>": 0, "<UNK>": 1, "<BOS>": 2, "<EOS>": 3, "<MASK>": 4}
 # The SentencePiece trainer options that give the seed's special tokens their ids. "<MASK>" is a control
@@ -242,7 +243,7 @@ def train_tokenizer(train_shards: Sequence[Path], out_dir: Path, config: Tokeniz
         raise RuntimeError(f"SentencePiece accepted no vocabulary size near {config.vocab_size}")
     out_dir = Path(out_dir)
     model_path, vocab_path = out_dir / MODEL_FILE, out_dir / VOCAB_FILE
-    atomic_write_bytes(vocab_path, vocab_text(parse_model(proto)).encode("utf-8"))
+    atomic_write_text(vocab_path, vocab_text(parse_model(proto)))
     atomic_write_bytes(model_path, proto)  # last: the model is the source of truth, the vocab a view of it
     sampled = sum(sample.bytes.values())
     targets = target_shares(bytes_by_lang, config.weights)

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from fm_pipeline.evaluation.perplexity import evaluate_packed, evaluate_texts, flat_metrics, read_docs
+from fm_pipeline.lake.layout import TRAIN, VAL
 from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
@@ -101,9 +102,9 @@ def _train(
     states = steps.state_dir(out_dir)
     sp = spm.SentencePieceProcessor(model_file=str(config.tokenizer_path))
     checksum = tokenizer_checksum(Path(config.tokenizer_path))
-    train_tokens = PackedTokens.open(Path(config.token_dir), "train", expected_checksum=checksum)
-    has_val = header_path(Path(config.token_dir), "val").is_file()
-    val_tokens = PackedTokens.open(Path(config.token_dir), "val", expected_checksum=checksum) if has_val else None
+    train_tokens = PackedTokens.open(Path(config.token_dir), TRAIN, expected_checksum=checksum)
+    has_val = header_path(Path(config.token_dir), VAL).is_file()
+    val_tokens = PackedTokens.open(Path(config.token_dir), VAL, expected_checksum=checksum) if has_val else None
 
     model_config = resolve_model_config(config, sp)
     torch.manual_seed(config.seed)  # the same initial weights on every rank

@@ -14,6 +14,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.training.callbacks import RunInfo, TrainingCallback, TrainResult
 
 
@@ -75,7 +76,7 @@ class MlflowLogger(TrainingCallback):
         """Upload the model files (not the optimizer state) with the tokenizer, so the registered version
         is self-contained, then register it."""
         run_id = self._run_id()
-        files = [result.checkpoint / "model.safetensors", result.checkpoint / "config.json"]
+        files = [result.checkpoint / WEIGHTS, result.checkpoint / CONFIG]
         for path in [*files, *([self.tokenizer_path] if self.tokenizer_path else [])]:
             mlflow.log_artifact(str(path), "checkpoint")
         if self.registered_model:

@@ -12,7 +12,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from fm_pipeline.modeling.checkpoint import STATE, remove_path
+from fm_pipeline.lake.atomic import remove_path
+from fm_pipeline.modeling.checkpoint import STATE
 
 STEP_PREFIX = "step-"
 STATE_SUFFIX = ".train_state"

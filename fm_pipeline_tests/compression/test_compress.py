@@ -48,7 +48,7 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     assert (out / "size_vs_ppl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.table_markdown.count("\n") == len(result.candidates) + 2
     assert json.loads((out / "compression.json").read_text())["method"] == result.chosen
-    assert not list(out.parent.glob(".*.tmp"))
+    assert not list(out.parent.glob(f".{out.name}.*"))  # no staging, old or temporary folder left beside it
 
 
 def test_published_and_candidate_models_load_and_generate(result, trained):

@@ -1,0 +1,42 @@
+"""The names of the lake's files and folders that one stage writes and another (or the Dagster layer) reads:
+defined once, so a writer and its readers cannot drift apart. The checkpoint folder's own files
+(`model.safetensors`, `config.json`, ...) are named in `modeling.checkpoint`, the token files in
+`tokenization.packed`."""
+
+from __future__ import annotations
+
+TOKENIZER_MODEL = "tokenizer.model"
+"""The SentencePiece model: the tokenizer stage's output, copied beside an adapted or compressed model."""
+TOKENIZER_VOCAB = "tokenizer.vocab"
+
+LINEAGE_RECORD = "_lineage.json"
+"""Every stage's lineage record (`lake.lineage`); a leading `_` keeps it out of the data files."""
+MANIFEST = "_manifest.json"
+"""A curation stage's statistics."""
+
+SHARD_PREFIX = "part"
+"""Parquet shards are `part-00000.parquet`, `part-00001.parquet`, ... (`parquet_io.ShardWriter`)."""
+QUARANTINE = "quarantine"
+"""Ingestion's folder of records it could not read, in `QUARANTINE_FILE`."""
+QUARANTINE_FILE = "quarantine.parquet"
+PROVENANCE_FILE = "provenance/documents.parquet"
+"""Which input file (relative to the source folder) each written document came from: the last hop of lineage."""
+
+KEPT = "kept"
+REJECTED = "rejected"
+"""The filter stage's output folders."""
+REMOVED = "removed"
+SIGNATURES = "signatures"
+"""Dedup writes `KEPT`, `REMOVED` and its MinHash `SIGNATURES`."""
+TRAIN = "train"
+VAL = "val"
+DROPPED = "dropped"
+"""The splits of the balanced and domain corpora (and of their token files); the balancer also writes what it
+left out to `DROPPED`."""
+RAW = "raw"
+FILTERED = "filtered"
+DEDUPED = "deduped"
+"""A domain corpus's sub-stage folders, beside its `TRAIN` and `VAL`."""
+
+REPEAT_MARK = "#rep"
+"""Balanced training copies are `<id>#rep<k>`; lineage counts them as their original document."""
