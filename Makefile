@@ -47,7 +47,7 @@ test-deps:
 	fi
 
 lint: install
-	$(BIN)/ruff check fm_pipeline fm_pipeline_tests benchmarks
+	$(BIN)/ruff check fm_pipeline fm_pipeline_tests benchmarks tools
 
 test: install test-deps lint
 	$(BIN)/python -m pytest -n 2 -q

@@ -39,7 +39,7 @@ from fm_pipeline.curation.dedup import (
 )
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
-from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
+from tools.text_chunks import chunk_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 Builds inputs from ../shared/corpora (real public text), ingests each format in a fresh process on one core,
 and prints JSON: MB/s and documents/s per format (MB = input text bytes), peak RSS in MiB.
 
-    python benchmarks/ingest.py [--corpora ../shared/corpora] [--mb 40]
+    python -m benchmarks.ingest [--corpora ../shared/corpora] [--mb 40]
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import gzip
 import json
 import multiprocessing as mp
-import sys
 import tempfile
 import threading
 import time
@@ -23,12 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from fm_pipeline.curation.html_text import get_html_extractor
+from fm_pipeline.curation.ingest import IngestConfig, ingest_source
+from tools.corpus_files import html_page, write_warc
 
-from fm_pipeline.curation.html_text import get_html_extractor  # noqa: E402
-from fm_pipeline.curation.ingest import IngestConfig, ingest_source  # noqa: E402
-from fm_pipeline_tests.curation.corpus_files import html_page, write_warc  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_rows(corpora: Path) -> list[dict]:
@@ -135,7 +133,7 @@ def run_one(fmt: str, folder: str, nbytes: int, out: str, queue: mp.Queue) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpora", type=Path, default=REPO.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
     parser.add_argument("--mb", type=int, default=40, help="text megabytes for the streaming formats")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")

@@ -39,7 +39,8 @@ from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.readers import ReadContext, format_of, read_file
 from fm_pipeline.curation.words import SPACELESS_LANGS, is_spaceless
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
-from fm_pipeline.sample_data.build_sample_corpus import SEEDS, build_documents, load_pages
+from tools.sample_corpus import SEEDS
+from tools.sample_corpus.documents import build_documents, load_pages
 
 # Edit kinds, in report order. "words_a_b": a% to b% of the tokens substituted, inserted or deleted.
 WORD_EDITS = {"words_01_05": (0.01, 0.05), "words_05_10": (0.05, 0.10), "words_10_20": (0.10, 0.20)}

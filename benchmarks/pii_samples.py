@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-_SAMPLE_DATA = Path(__file__).resolve().parents[1] / "fm_pipeline" / "sample_data"
+from tools.sample_corpus import SEEDS
+
+_SAMPLE_DOMAINS = Path(__file__).resolve().parents[1] / "fm_pipeline" / "sample_data" / "domain"
 
 TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "KR_RRN")
 
@@ -283,9 +285,9 @@ def score(docs: list[Labelled], detect: Callable[[str], list[tuple[int, int, str
 def shipped_carriers() -> list[str]:
     """Clean text shipped in the repo, in ten languages: the sample web pages (bodies only, without the
     pages planted with PII) and the sample domain corpus."""
-    pages = sorted((_SAMPLE_DATA / "seed_texts" / "common_crawl" / "pages").glob("*.txt"))
+    pages = sorted((SEEDS / "common_crawl" / "pages").glob("*.txt"))
     texts = [p.read_text(encoding="utf-8").split("\n\n", 1)[1] for p in pages if not p.name.startswith("pii-")]
-    for path in sorted((_SAMPLE_DATA / "domain").glob("*/*.jsonl")):
+    for path in sorted(_SAMPLE_DOMAINS.glob("*/*.jsonl")):
         texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
     return texts
 

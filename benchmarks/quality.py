@@ -2,7 +2,7 @@
 41 languages, 20 Common Crawl pages (English) and three books cut into ~5 KB documents. Also which reasons
 fire on each corpus. Prints JSON.
 
-    python benchmarks/quality.py [--corpora ../shared/corpora]
+    python -m benchmarks.quality [--corpora ../shared/corpora]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from fm_pipeline.curation.quality.profiles import prose_rules
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
-from fm_pipeline_tests.text_chunks import chunk_text  # noqa: E402
+from tools.text_chunks import chunk_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_SECONDS = 3.0  # repeat timed passes until they have run this long, and at least MIN_PASSES times

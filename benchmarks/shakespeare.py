@@ -25,7 +25,7 @@ from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
 from fm_pipeline.training.callbacks import TrainingCallback
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
-from fm_pipeline_tests.text_chunks import chunk_text
+from tools.text_chunks import chunk_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_BPB = 2.5

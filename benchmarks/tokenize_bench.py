@@ -38,7 +38,7 @@ from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
 from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
-from fm_pipeline_tests.text_chunks import chunk_text
+from tools.text_chunks import chunk_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -48,8 +48,8 @@ class DomainCorpusConfig:
 
 
 def domain_input(root: Path, domain: str) -> Path:
-    """`<root>/<domain>/` when that folder exists, else a single file `<root>/<domain>.<ext>` (as in
-    `shared/corpora/domain/legal.jsonl`), else the (missing) folder, which reads as no files."""
+    """`<root>/<domain>/` when that folder exists, else a single file `<root>/<domain>.<ext>` (e.g.
+    `corpora/domain/legal.jsonl`), else the (missing) folder, which reads as no files."""
     folder = Path(root) / domain
     if folder.is_dir():
         return folder

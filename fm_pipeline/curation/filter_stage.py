@@ -11,7 +11,6 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
 from fm_pipeline.curation.langid.backends import get_detector
@@ -183,10 +182,6 @@ def filter_source(source: str, raw_shards: list[Path], output_dir: Path,
         atomic_write_bytes(staging / MANIFEST, json.dumps(asdict(total), indent=2, sort_keys=True,
                                                           ensure_ascii=False).encode())
     return total
-
-
-def read_filter_manifest(output_dir: Path) -> dict[str, Any]:
-    return json.loads((output_dir / MANIFEST).read_text())
 
 
 def audit_filter(raw_shards: list[Path], output_dir: Path) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""The document record every corpus stage reads and writes, and its Parquet schema (DESIGN.md contract)."""
+"""The document record every corpus stage reads and writes, and its Parquet schema: the contract between
+stages and with anyone reading the lake."""
 
 from __future__ import annotations
 

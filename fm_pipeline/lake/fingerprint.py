@@ -140,12 +140,6 @@ def version_of(fingerprints: Sequence[FileFingerprint], *extra: str) -> str:
     return digest.hexdigest()[:VERSION_CHARS]
 
 
-def folder_version(folder: Path, *extra: str) -> str:
-    """The data version of a stage's output folder (its `data_files`)."""
-    folder = Path(folder)
-    return version_of(fingerprint_files(data_files(folder), folder), *extra)
-
-
 def input_version(root: Path, cache: HashCache | None = None) -> tuple[str, list[FileFingerprint]]:
     """(data version, fingerprints) of one source or domain folder's input files."""
     fingerprints = fingerprint_inputs(root, cache)

@@ -1,4 +1,5 @@
-"""Where the pipeline reads and writes, resolved from the environment contract in DESIGN.md."""
+"""Where the pipeline reads and writes, resolved from the environment (`FM_PIPELINE_HOME`, `FM_RAW_CORPUS`,
+`FM_DOMAIN_CORPUS`, `MLFLOW_TRACKING_URI`; README, "Configuration")."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ whole, never a mix and (where the kernel allows) never absent:
   for that moment and the previous output afterwards.
 
 Why exchange rather than a `CURRENT` pointer file naming the live version: readers address the lake by plain
-paths (DESIGN.md: `lake/filtered_corpus/<source>/kept/*.parquet`), so a pointer would have to be resolved by
+paths (`lake/filtered_corpus/<source>/kept/*.parquet`), so a pointer would have to be resolved by
 every reader, Dagster UI link and user script, while the exchange keeps those paths as they are.
 
 Leftovers of a killed run are hidden dot-folders, which readers never list (`list_shards`, `data_files` and

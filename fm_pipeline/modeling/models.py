@@ -1,4 +1,4 @@
-"""The three architectures of the seed's comparison, built from the same blocks:
+"""The three classic transformer architectures, built from the same blocks:
 
 - `DecoderOnly` (GPT, LLaMA): a causal stack, trained to predict the next token; generates text.
 - `EncoderOnly` (BERT): a bidirectional stack, trained as a masked LM; gives token representations.

@@ -1,4 +1,4 @@
-"""Which architecture a task wants, after the seed's comparison (section 6):
+"""Which architecture a task wants, after the usual comparison of the three families:
 
 - `encoder_only` (BERT): understanding, a label or span per text or per token, which wants context from both
   sides: classification, sentiment, NER, extractive question answering, embeddings and retrieval.
@@ -7,7 +7,7 @@
 - `encoder_decoder` (T5): sequence-to-sequence, a whole input conditioning an output of another length:
   translation, summarization, data-to-text, paraphrase, structured generation.
 
-The seed lists summarization under both decoders and encoder-decoders; as a conditional rewrite of a given
+Summarization is often listed under both decoders and encoder-decoders; as a conditional rewrite of a given
 input it goes to `encoder_decoder` here, like translation.
 """
 

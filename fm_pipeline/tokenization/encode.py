@@ -1,6 +1,6 @@
 """Encode corpus shards with the SentencePiece tokenizer and pack them into flat token arrays per split.
 
-Shards are the unit of parallel work (DESIGN.md): every shard of every split is one job for `map_shards`,
+Shards are the unit of parallel work, as in every stage: every shard of every split is one job for `map_shards`,
 so both splits share one pool. A job encodes its shard in batches (long documents cut at spaces where that
 provably changes no id, see `Encoder`) and streams the ids to a part file; the parts are then concatenated
 in shard order, so the output does not depend on the number of processes and reruns are byte-identical.

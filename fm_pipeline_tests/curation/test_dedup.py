@@ -24,7 +24,7 @@ from fm_pipeline.curation.dedup import (
 )
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import list_shards
-from fm_pipeline_tests.text_chunks import chunk_text
+from tools.text_chunks import chunk_text
 
 HEADER = "Home | About | Contact | Blog\n\n"
 FOOTER = "\n\n© 2024 Example Media. All rights reserved. Privacy Policy | Terms of Use"

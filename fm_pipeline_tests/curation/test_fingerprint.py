@@ -12,11 +12,16 @@ from fm_pipeline.lake.fingerprint import (
     FileFingerprint,
     HashCache,
     data_files,
+    fingerprint_files,
     fingerprint_inputs,
-    folder_version,
     input_version,
     version_of,
 )
+
+
+def folder_version(folder: Path) -> str:
+    """The data version of a stage's output folder, from its `data_files`."""
+    return version_of(fingerprint_files(data_files(folder), folder))
 
 
 def _corpus(root: Path) -> Path:

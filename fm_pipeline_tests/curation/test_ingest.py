@@ -16,7 +16,7 @@ from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.fingerprint import iter_input_files
 from fm_pipeline.lake.paths import raw_corpus_root
 from fm_pipeline.lake.staging import leftovers
-from fm_pipeline_tests.curation.corpus_files import html_page, write_jsonl, write_parquet, write_warc
+from tools.corpus_files import html_page, write_jsonl, write_parquet, write_warc
 
 
 @pytest.fixture()

@@ -31,7 +31,7 @@ from fm_pipeline.curation.mixing import (
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.staging import leftovers
-from fm_pipeline_tests.text_chunks import chunk_text
+from tools.text_chunks import chunk_text
 
 TOY = {"en": 1000, "zh": 400, "es": 100, "fr": 50, "de": 50}
 

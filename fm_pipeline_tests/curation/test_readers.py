@@ -14,7 +14,7 @@ from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.readers import QuarantineRecord, ReadContext, format_of, read_file
 from fm_pipeline.lake.documents import Document
 from fm_pipeline_tests.conftest import SHARED_CORPORA
-from fm_pipeline_tests.curation.corpus_files import (
+from tools.corpus_files import (
     html_page,
     jsonl_bytes,
     write_jsonl,

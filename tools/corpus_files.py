@@ -1,10 +1,12 @@
-"""Builders for input files of every format, used by the reader and ingest tests."""
+"""Builders for input files of every format: the reader and ingest tests, the ingest benchmark and the sample
+corpus generator write their inputs with these."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +16,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 
-def jsonl_bytes(rows: list[dict]) -> bytes:
+def jsonl_bytes(rows: Iterable[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
