@@ -40,8 +40,8 @@ from fm_pipeline.curation.quality.profiles import prose_rules
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline.lake.parallel import map_shards
+from tools.corpora import SHARED_CORPORA
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "common_crawl"  # a prose source: language ID, prose rules and prose content filters all run
 DOC_BYTES = 6000  # books are cut into runs of whole lines of about this many UTF-8 bytes (at most 8 KB)
 MAX_DOC_BYTES = 8000
@@ -327,7 +327,7 @@ def benchmark(corpora: Path, target_mb: float, shard_mb: float, peer: str | None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--mb", type=float, default=12.0, help="MB of text after replication")
     parser.add_argument("--shard-mb", type=float, default=1.5, help="raw shard size in MB of text")
     parser.add_argument("--peer", choices=["datatrove"], help="also run this peer on the same shards")

@@ -39,9 +39,8 @@ from fm_pipeline.curation.dedup import (
 )
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from tools.corpora import SHARED_CORPORA
 from tools.text_chunks import chunk_text
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def english_documents(corpora: Path) -> list[Document]:
@@ -141,7 +140,7 @@ def warm_pool_seconds(shards: list[Path], out: Path, processes: int) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--shards", type=int, default=4)
     args = parser.parse_args()
     quality = near_duplicate_quality(args.corpora)

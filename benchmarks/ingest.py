@@ -24,9 +24,8 @@ import zstandard
 
 from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
+from tools.corpora import SHARED_CORPORA
 from tools.corpus_files import html_page, write_warc
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_rows(corpora: Path) -> list[dict]:
@@ -133,7 +132,7 @@ def run_one(fmt: str, folder: str, nbytes: int, out: str, queue: mp.Queue) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--mb", type=int, default=40, help="text megabytes for the streaming formats")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")

@@ -26,6 +26,7 @@ from typing import Any
 from fm_pipeline.curation.langid.backends import BACKENDS, LanguageDetector, get_detector
 from fm_pipeline.curation.langid.scripts import main_script
 from fm_pipeline.curation.langid.segments import identify
+from tools.corpora import SHARED_CORPORA
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = REPO_ROOT / "benchmarks" / "data" / "langid_sentences.tsv"
@@ -173,7 +174,7 @@ def benchmark(corpora: Path, backends: Sequence[str], heldout: Path = HELDOUT) -
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--heldout", type=Path, default=HELDOUT)
     parser.add_argument("--backends", nargs="+", default=sorted(BACKENDS), choices=sorted(BACKENDS))
     args = parser.parse_args(argv)

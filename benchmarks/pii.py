@@ -39,8 +39,8 @@ from benchmarks.pii_samples import (
 from fm_pipeline.curation.pii.detectors import may_contain_pii
 from fm_pipeline.curation.pii.redact import pii_spans, redact_pii
 from fm_pipeline.curation.pii_audit import audit_pii
+from tools.corpora import SHARED_CORPORA
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 JSONL = {
     "web": "web/common_crawl_en.jsonl",
     "biomedical": "domain/biomedical.jsonl",
@@ -124,7 +124,7 @@ def timed(fn: Callable[[str], object], texts: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--copies", type=int, default=2, help="passes over the carriers (3 values each)")
     parser.add_argument("--seed", type=int, default=15)

@@ -18,9 +18,9 @@ from typing import Any
 from fm_pipeline.curation.quality.profiles import prose_rules
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.signals import quality_signals
+from tools.corpora import SHARED_CORPORA
 from tools.text_chunks import chunk_text
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MIN_SECONDS = 3.0  # repeat timed passes until they have run this long, and at least MIN_PASSES times
 MIN_PASSES = 5
 DOC_CHARS = 5000
@@ -82,7 +82,7 @@ def benchmark(corpora: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     args = parser.parse_args()
     print(json.dumps(benchmark(args.corpora), indent=2, ensure_ascii=False))
 

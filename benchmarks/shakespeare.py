@@ -25,9 +25,9 @@ from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
 from fm_pipeline.training.callbacks import TrainingCallback
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
+from tools.corpora import SHARED_CORPORA
 from tools.text_chunks import chunk_text
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_BPB = 2.5
 
 
@@ -50,7 +50,7 @@ def _write(texts: list[str], folder: Path, prefix: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--vocab-size", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=1000, help="length of the learning-rate schedule")

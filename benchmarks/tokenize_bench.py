@@ -38,9 +38,8 @@ from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import ShardWriter
 from fm_pipeline.tokenization.encode import Encoder, encode_corpus
 from fm_pipeline.tokenization.train import TokenizerConfig, train_tokenizer
+from tools.corpora import SHARED_CORPORA
 from tools.text_chunks import chunk_text
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def documents(corpora: Path) -> list[Document]:
@@ -213,7 +212,7 @@ def benchmark(corpora: Path, target_mb: float, shards: int, vocab_size: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--mb", type=float, default=8.0, help="MB of distinct text at most (all of it: ~8.6)")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--vocab-size", type=int, default=8000)

@@ -66,6 +66,7 @@ from fm_pipeline.modeling.models import build_model
 from fm_pipeline.modeling.objectives import make_batch, span_counts, window_length
 from fm_pipeline.modeling.sizing import flops_per_token
 from fm_pipeline.training.optim import build_optimizer
+from tools.corpora import SHARED_CORPORA
 
 SHAPES: dict[str, dict[str, int]] = {
     "small": {"n_layer": 4, "n_head": 4, "d_model": 128, "block_size": 64, "batch_size": 12},
@@ -85,7 +86,6 @@ WARMUP_STEPS = 10
 BATCH_POOL = 8  # distinct batches cycled through, so the data is not one repeated batch
 WINDOWS = 5
 LEARNING_RATE, WEIGHT_DECAY, BETAS = 1e-4, 0.1, (0.9, 0.95)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_BOOKS = Path(fm_pipeline.__file__).parent / "sample_data" / "raw" / "books" / "en"
 NANOGPT_CONFIG = Path("config") / "train_shakespeare_char.py"
 # what nanoGPT's train.py prints per iteration with --log_interval=1; mfu is -100.00% until it has settled
@@ -340,7 +340,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def rows(shapes: list[str], architectures: list[str], styles: list[str], vocab_size: int, device: torch.device,
          steps: int, max_seconds: float, nanogpt: Path | None = None, compile: bool = False,
-         corpora: Path = REPO_ROOT.parent / "shared" / "corpora") -> list[dict[str, Any]]:
+         corpora: Path = SHARED_CORPORA) -> list[dict[str, Any]]:
     """One timed row per shape, architecture and style of ours, then nanoGPT's two per shape when given."""
     results = []
     text = benchmark_text(corpora) if nanogpt else ("", "")
@@ -373,7 +373,7 @@ def main() -> None:
     parser.add_argument("--styles", nargs="+", choices=sorted(STYLES), default=sorted(STYLES))
     parser.add_argument("--nanogpt", type=Path, metavar="DIR",
                         help="a nanoGPT checkout: time its model.py in our loop, and its train.py")
-    parser.add_argument("--corpora", type=Path, default=REPO_ROOT.parent / "shared" / "corpora",
+    parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA,
                         help="where books/tinyshakespeare.txt, the text for nanoGPT's train.py, is looked for")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model (as nanoGPT's train.py does)")
     args = parser.parse_args()

@@ -3,17 +3,16 @@ the tiny corpus (tokenizer and token files) that tests training models use."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from fm_pipeline_tests.training.tiny_corpus import one_thread, tiny_corpus
+from tools.corpora import SHARED_CORPORA
 
 __all__ = ["one_thread", "tiny_corpus"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_CORPORA = Path(os.environ.get("FM_SHARED_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
 
 
 @pytest.fixture(scope="session")
