@@ -12,7 +12,6 @@ from tools.corpora import SHARED_CORPORA
 
 __all__ = ["one_thread", "tiny_corpus"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
