@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.time import get_current_time_millis
 
 from fm_pipeline.lake import paths
 
@@ -69,18 +71,17 @@ class MlflowTracking(dg.ConfigurableResource):
         with mlflow.start_run(experiment_id=self._experiment_id(), run_name=name, tags=all_tags) as run:
             yield run
 
-    def log_stage(
-        self, context: dg.AssetExecutionContext, params: dict[str, Any], metrics: dict[str, float],
-        artifacts: Sequence[Path] = (), tags: dict[str, str] | None = None,
-    ) -> str:
-        """One MLflow run for a data stage: its config as params, its counts as metrics, its plots and lineage
-        record as artifacts. Returns the run id."""
-        with self.start_run(context, tags=tags) as run:
-            if params:
-                mlflow.log_params({k: v if isinstance(v, int | float | str | bool) else str(v)
-                                   for k, v in params.items()})
-            if metrics:
-                mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-            for artifact in artifacts:
-                mlflow.log_artifact(str(artifact))
-        return run.info.run_id
+    def log_into(
+        self, run_id: str, params: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None, artifacts: Mapping[str | None, Sequence[Path]] | None = None,
+    ) -> None:
+        """Params, metrics (at step 0), tags and artifacts (by folder in the run, None for its root) into the run
+        `run_id`, open or ended: by id, so a run another step started keeps its own start and end."""
+        client = mlflow.MlflowClient(self.resolved_uri())
+        now = get_current_time_millis()
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+                         params=[Param(k, str(v)) for k, v in (params or {}).items()],
+                         tags=[RunTag(k, v) for k, v in (tags or {}).items()])
+        for folder, files in (artifacts or {}).items():
+            for path in files:
+                client.log_artifact(run_id, str(path), folder)

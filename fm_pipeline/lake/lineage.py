@@ -22,7 +22,7 @@ import json
 import sys
 from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from fm_pipeline.lake.fingerprint import (
 )
 from fm_pipeline.lake.layout import LINEAGE_RECORD as RECORD
 from fm_pipeline.lake.layout import REPEAT_MARK, TOKENIZER_MODEL
+from fm_pipeline.lake.staging import published_path
 
 FORMAT = "fm-pipeline-lineage"
 VERSION = 1
@@ -68,20 +69,22 @@ def write_stage_record(
 
     `inputs` and `outputs` are files (hashed here; an input may also be an entry that `input_entries` made
     earlier, for a stage that hashes its inputs before it runs); `data_version` defaults to the version of the
-    outputs.
+    outputs. `out_dir` may be a staging folder (`staging.staged_dir`): the record names every path where it will
+    be once published, so a stage can write its record before the swap.
     `splits` names the train/val shards among the outputs, `provenance` the Parquet index (id, file) of an
     ingesting stage, `input_versions` the data versions of the upstream assets as the stage saw them; `cache`
     saves hashing files again that the stage has just hashed.
     """
     lake_root = Path(lake_root).resolve()
-    out_fps = _fingerprints(outputs, lake_root, cache)
+    out_fps = [replace(fp, path=published_path(Path(fp.path)).as_posix())
+               for fp in _fingerprints(outputs, lake_root, cache)]
     known = [i for i in inputs if isinstance(i, dict)]
     in_entries = sorted([*(_entry(fp) for fp in _fingerprints([i for i in inputs if not isinstance(i, dict)],
                                                                 lake_root, cache)), *known],
                         key=lambda e: e["path"])
 
     def rel(path: Path) -> str:
-        path = Path(path).resolve()
+        path = published_path(Path(path).resolve())
         try:
             return path.relative_to(lake_root).as_posix()
         except ValueError:

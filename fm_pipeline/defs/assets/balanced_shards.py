@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from fm_pipeline.curation.mixing import DEFAULT_ALPHA, MixConfig, audit_balance, balance
+from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -60,11 +61,10 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
     Its data version is the hash of the train, val and dropped shards."""
     if config.method not in ("weights", "temperature"):
         raise ValueError(f"method must be 'weights' or 'temperature', not {config.method!r}")
-    mix = MixConfig(weights=config.weights, max_repeats=config.max_repeats) if config.method == "weights" else \
-        MixConfig(alpha=config.alpha, max_repeats=config.max_repeats)
+    mix = library_config(config, MixConfig, **({"alpha": None} if config.method == "weights" else {"weights": None}))
     inputs = list_shards(lake.path("deduped_corpus") / "kept")
     out = lake.path("balanced_shards")
-    report = balance(inputs, out, mix, seed=config.seed, shard_bytes=config.shard_mb * 2**20,
+    report = balance(inputs, out, mix, seed=config.seed, shard_bytes=config.shard_mb * MB,
                      val_fraction=config.val_fraction, min_val_docs=config.min_val_docs,
                      min_docs_for_val=config.min_docs_for_val)
     audit = audit_balance(inputs, out)

@@ -5,13 +5,16 @@ One MLflow parent run per materialization, a nested run per technique with its n
 """
 
 import math
+from functools import partial
 
 import dagster as dg
 import mlflow
 
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
 from fm_pipeline.compression.export import CONFIG, WEIGHTS
-from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
+from fm_pipeline.defs.configs import library_config
+from fm_pipeline.defs.metadata import checkpoint_metadata, plot
+from fm_pipeline.defs.mlflow_logger import flatten, register_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import (
     COMPRESSION,
@@ -23,12 +26,12 @@ from fm_pipeline.defs.policies import (
     TRAINING_TAGS,
 )
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.tokenization.train import MODEL_FILE
-from fm_pipeline.training.mlflow_logger import flatten, register_checkpoint
 
 CODE_VERSION = "1"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
@@ -50,16 +53,6 @@ class CompressedModelConfig(dg.Config):
     compile: bool | None = None
     """Time candidates compiled by Inductor (the fast path of torchao's int8 kernels on CPUs with AMX or VNNI);
     unset: the profile's choice (on in "thorough")."""
-
-
-def _compress_config(config: CompressedModelConfig) -> CompressConfig:
-    overrides = {k: v for k, v in {"recovery_steps": config.recovery_steps, "qat_steps": config.qat_steps,
-                                   "distill_steps": config.distill_steps, "eval_max_docs": config.eval_max_docs,
-                                   "techniques": tuple(config.techniques) if config.techniques else None,
-                                   "compile": config.compile}.items()
-                 if v is not None}
-    return CompressConfig.profile(config.profile, objective=config.objective, max_ppl_ratio=config.max_ppl_ratio,
-                                  **overrides)
 
 
 def _finite(metrics: dict) -> dict[str, float]:
@@ -104,7 +97,8 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     versions = {asset: read_stage_record(folder)["data_version"]
                 for asset, folder in (("domain_adapted_checkpoint", adapted), ("tokenized_corpus", token_dir))
                 if (folder / RECORD).is_file()}
-    compress_config = _compress_config(config)
+    compress_config = library_config(config, CompressConfig, make=partial(CompressConfig.profile, config.profile),
+                                     only_set=True, techniques=tuple(config.techniques) if config.techniques else None)
     with mlflow_tracking.start_run(context, run_name=f"compressed_model[{domain}]") as parent:
         result = compress(adapted, tokenizer, token_dir,
                           list(read_docs(lake.path("domain_corpus", domain) / "val")),
@@ -117,19 +111,17 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
                                         "compression.method": candidate.name}):
                 mlflow.log_metrics(_finite(candidate.metrics))
                 mlflow.log_dict(candidate.details, "details.json")
-        record = write_stage_record(
-            out, asset="compressed_model", partition=domain, lake_root=lake.base(), inputs=lineage_inputs,
-            outputs=[out / WEIGHTS, out / CONFIG], code_version=CODE_VERSION, input_versions=versions,
-            extra={"mlflow_run_id": parent.info.run_id, "method": result.chosen})
-        mlflow.set_tags({f"fm.input_version.{asset}": v for asset, v in versions.items()})
         mlflow.set_tag("compression.method", result.chosen)
-        mlflow.log_metrics({k: float(v) for k, v in result.contract.items() if isinstance(v, (int, float))})
-        mlflow.log_artifact(str(result.plot_path))
-        for path in sorted(p for p in out.iterdir() if p.is_file()):
-            mlflow.log_artifact(str(path), "model")
+        stage = finish_stage(
+            context, lake, mlflow_tracking, out=out, inputs=lineage_inputs, code_version=CODE_VERSION,
+            outputs=[out / WEIGHTS, out / CONFIG], input_versions=versions, run_id=parent.info.run_id,
+            extra={"mlflow_run_id": parent.info.run_id, "method": result.chosen},
+            metrics={k: v for k, v in result.contract.items() if isinstance(v, (int, float))},
+            artifacts=[result.plot_path],
+            artifact_folders={"model": sorted({*(p for p in out.iterdir() if p.is_file()), out / RECORD})},
+        )
         name = f"fm-pipeline-{domain}-compressed"
         version = register_checkpoint(name, mlflow.get_artifact_uri("model"), parent.info.run_id)
-        run_id = parent.info.run_id
 
     chosen = result.candidate(result.chosen).metrics
     metadata = {
@@ -142,16 +134,13 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
         "size_vs_ppl": plot(result.plot_path, "size vs perplexity of every candidate"),
         "registered_model_version": f"{name}/{version}",
         **checkpoint_metadata(out / WEIGHTS),
-        **mlflow_metadata(run_id),
-        **{f"lineage/{asset}": v for asset, v in sorted(versions.items())},
-        "data_version": record["data_version"],
+        **stage.metadata(out),
         "generate": f"python -m fm_pipeline.compression.generate {out} --prompt '...'",
-        "path": lake_path(out),
     }
     if result.distillation:
         metadata["distill/gap_recovery"] = result.distillation["gap_recovery"]
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(record["data_version"]),
+        data_version=dg.DataVersion(stage.data_version),
         metadata=metadata,
         check_results=[dg.AssetCheckResult(
             check_name="within_budget", passed=result.contract["compression/ppl_ratio"] <= config.max_ppl_ratio,

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from fm_pipeline.curation.dedup import MinHashConfig, dedup_corpus
+from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -45,9 +46,8 @@ def deduped_corpus(context: dg.AssetExecutionContext, config: DedupedCorpusConfi
     inputs = [s for source in SOURCES for s in list_shards(lake.path("filtered_corpus", source) / "kept")]
     out = lake.path("deduped_corpus")
     stats = dedup_corpus(
-        inputs, out, processes=config.processes or None,
-        config=MinHashConfig(num_perm=config.num_perm, bands=config.bands, ngram=config.ngram),
-        verify_threshold=config.verify_threshold, shard_bytes=config.shard_mb * 2**20,
+        inputs, out, processes=config.processes or None, config=library_config(config, MinHashConfig),
+        verify_threshold=config.verify_threshold, shard_bytes=config.shard_mb * MB,
     )
     audit = {"documents_in": count_rows(inputs), "kept": count_rows(list_shards(out / "kept")),
              "removed": count_rows(list_shards(out / "removed"))}

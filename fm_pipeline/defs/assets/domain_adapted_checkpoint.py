@@ -5,6 +5,7 @@ checkpoint is registered as a new version of `fm-pipeline-<domain>`.
 """
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import mlflow
 
 from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
-from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata
+from fm_pipeline.defs.configs import library_config
+from fm_pipeline.defs.metadata import checkpoint_metadata
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import (
     ADAPTATION,
@@ -25,15 +28,15 @@ from fm_pipeline.defs.policies import (
     TRAINING_TAGS,
 )
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.paths import DOMAINS
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import LogCallback
-from fm_pipeline.training.mlflow_logger import MlflowLogger, flatten, register_checkpoint
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
                  "probe_accuracy", "wall_s"]
@@ -42,7 +45,7 @@ CODE_VERSION = "1"
 """Bump when a change to the adaptation strategies or their evaluation changes the checkpoint."""
 
 
-class DomainAdaptationConfig(dg.Config):
+class DomainAdaptedCheckpointConfig(dg.Config):
     profile: str = "cpu_small"
     """"cpu_small" (about a minute per strategy and domain on two CPU cores) or "full" (the seed's settings:
     lr 1e-5, 1,000 warmup steps, 50,000 steps)."""
@@ -56,13 +59,6 @@ class DomainAdaptationConfig(dg.Config):
     replay_share: float | None = None
     """Share of each batch drawn from balanced_shards/train, against forgetting."""
     device: str | None = None
-
-
-def _adapt_config(config: DomainAdaptationConfig, strategy: str) -> AdaptConfig:
-    overrides = {k: v for k, v in {"steps": config.steps, "lr": config.lr, "batch_size": config.batch_size,
-                                   "replay_share": config.replay_share, "device": config.device}.items()
-                 if v is not None}
-    return AdaptConfig.profile(config.profile, strategy, **overrides)
 
 
 def _probe_docs(lake: LakeResource) -> dict[str, list[str]] | None:
@@ -108,7 +104,7 @@ def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> 
         description=f"domain bits per byte went down and general perplexity rose by less than "
                     f"{MAX_GENERAL_PPL_RISE:.0%}")],
 )
-def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainAdaptationConfig,
+def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainAdaptedCheckpointConfig,
                               lake: LakeResource, mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """The pretrained model adapted to one domain by the configured strategy, with domain and general
     perplexity before and after, a domain probe, and a table comparing the strategies tried. Its
@@ -135,7 +131,8 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     with mlflow_tracking.start_run(context, run_name=f"domain_adapted_checkpoint[{domain}]") as parent:
         mlflow.set_tag("adapt.strategy", config.strategy)
         for name in dict.fromkeys([*config.compare, config.strategy]):  # the published one last: its files stay
-            adapt_config = _adapt_config(config, name)
+            adapt_config = library_config(config, AdaptConfig, make=partial(AdaptConfig.profile, config.profile),
+                                          only_set=True, strategy=name)
             is_published = name == config.strategy
             target = out if is_published else lake.path("domain_adapted_checkpoint") / "_candidates" / domain / name
             context.log.info(f"{domain}: adapting with {name} ({adapt_config.steps} steps)")
@@ -148,30 +145,25 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
             if is_published:
                 published, version = result, registered
         metrics = published.metrics()
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
-        parent_id = parent.info.run_id
-        record = write_stage_record(
-            out, asset="domain_adapted_checkpoint", partition=domain, lake_root=lake.base(), inputs=lineage_inputs,
+        stage = finish_stage(
+            context, lake, mlflow_tracking, out=out, inputs=lineage_inputs, code_version=CODE_VERSION,
             outputs=[p for p in (out / WEIGHTS, out / CONFIG, out / MODEL_FILE) if p.is_file()],
-            code_version=CODE_VERSION, input_versions=versions,
-            extra={"mlflow_run_id": parent_id, "strategy": config.strategy})
-        mlflow.set_tags({f"fm.input_version.{asset}": v for asset, v in versions.items()})
-        mlflow.log_artifact(str(out / RECORD))
+            input_versions=versions, run_id=parent.info.run_id,
+            extra={"mlflow_run_id": parent.info.run_id, "strategy": config.strategy},
+            metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        )
 
     table = markdown_table([r.row() for r in results], TABLE_COLUMNS)
     domain_better = metrics["eval/domain_bpb_after"] < metrics["eval/domain_bpb_before"]
     rise = metrics["eval/general_ppl_after"] / metrics["eval/general_ppl_before"] - 1
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(record["data_version"]),
+        data_version=dg.DataVersion(stage.data_version),
         metadata={
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
             "comparison": dg.MetadataValue.md(table),
             "registered_model_version": version or "",
             **checkpoint_metadata(out / WEIGHTS),
-            **mlflow_metadata(parent_id),
-            **{f"lineage/{asset}": v for asset, v in sorted(versions.items())},
-            "data_version": record["data_version"],
-            "path": lake_path(out),
+            **stage.metadata(out),
         },
         check_results=[dg.AssetCheckResult(
             check_name="domain_improved_general_kept", passed=domain_better and rise < MAX_GENERAL_PPL_RISE,

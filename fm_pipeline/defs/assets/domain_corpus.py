@@ -6,9 +6,11 @@ from pathlib import Path
 import dagster as dg
 
 from fm_pipeline.curation.dedup import MinHashConfig
-from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
+from fm_pipeline.curation.domain_corpus import DomainCorpusConfig as DomainCurationConfig
+from fm_pipeline.curation.domain_corpus import build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
 from fm_pipeline.curation.ingest import PROVENANCE_FILE
+from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import ADAPTATION, IO_RETRY, OWNERS, RERUN_ON_CHANGE
@@ -24,7 +26,7 @@ CODE_VERSION = "1"
 """Bump when a change to the domain pipeline (or the general one it reuses) changes the output."""
 
 
-class DomainCorpusAssetConfig(dg.Config):
+class DomainCorpusConfig(dg.Config):
     input_root: str | None = None
     """One sub-folder (or one file `<domain>.jsonl`) per domain; defaults to FM_DOMAIN_CORPUS, else the
     embedded sample domain corpus."""
@@ -49,7 +51,7 @@ class DomainCorpusAssetConfig(dg.Config):
                           description="no document is in both splits"),
     ],
 )
-def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusAssetConfig, lake: LakeResource,
+def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusConfig, lake: LakeResource,
                   mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """A domain's documents, filtered and deduplicated like the general corpus, split train/val by id hash;
     documents the general corpus already holds are reported. Its data version is a hash of the domain's input
@@ -62,10 +64,8 @@ def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusAssetCo
     general = sorted((lake.path("deduped_corpus") / "signatures").glob("*.parquet"))
     cache = HashCache()
     input_ver, fingerprints = input_version(source, cache)
-    stats = build_domain_corpus(domain, source, out, general, DomainCorpusConfig(
-        filter=FilterConfig(processes=config.processes), minhash=minhash, val_fraction=config.val_fraction,
-        min_val_docs=config.min_val_docs,
-    ))
+    stats = build_domain_corpus(domain, source, out, general, library_config(
+        config, DomainCurationConfig, filter=library_config(config, FilterConfig), minhash=minhash))
     input_root = source if source.is_dir() else source.parent
     general_fps = fingerprint_files(general, lake.base(), cache)
     splits = {split: list_shards(out / split) for split in ("train", "val")}

@@ -4,6 +4,7 @@ import dagster as dg
 
 from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source
 from fm_pipeline.curation.pii_audit import residual_pii
+from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
@@ -48,10 +49,7 @@ def filtered_corpus(context: dg.AssetExecutionContext, config: FilteredCorpusCon
     source = context.partition_key
     raw_shards = list_shards(lake.path("raw_corpus", source))
     out = lake.path("filtered_corpus", source)
-    stats = filter_source(source, raw_shards, out, FilterConfig(
-        lang_backend=config.lang_backend, min_lang_score=config.min_lang_score,
-        shard_bytes=config.shard_mb * 2**20, processes=config.processes,
-    ))
+    stats = filter_source(source, raw_shards, out, library_config(config, FilterConfig))
     audit = audit_filter(raw_shards, out)
     balanced = audit["documents_in"] == audit["kept"] + audit["rejected"]
     leaks = residual_pii(list_shards(out / "kept"))

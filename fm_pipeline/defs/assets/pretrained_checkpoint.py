@@ -10,14 +10,16 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import mlflow
 import sentencepiece as spm
 
-from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, mlflow_metadata, plot
+from fm_pipeline.defs.configs import config_fields, library_config
+from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, plot
+from fm_pipeline.defs.mlflow_logger import MlflowLogger
 from fm_pipeline.defs.policies import (
     GPU_POOL,
     IO_RETRY,
@@ -30,11 +32,12 @@ from fm_pipeline.defs.policies import (
     TRAINING_TAGS,
 )
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots, sample
 from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
 from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record, write_stage_record
+from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
@@ -42,7 +45,6 @@ from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
-from fm_pipeline.training.mlflow_logger import MlflowLogger
 from fm_pipeline.training.run import RESULT_FILE
 from fm_pipeline.training.step_checkpoints import state_dir
 
@@ -58,7 +60,7 @@ INPUT_ASSETS = ("tokenized_corpus", "tokenizer", "balanced_shards")
 """The stages whose files training reads: token files, the tokenizer, and balanced_shards/val for evaluation."""
 
 
-class PretrainingConfig(dg.Config):
+class PretrainedCheckpointConfig(dg.Config):
     profile: str = "cpu_small"
     """"cpu_small" (a few minutes on two CPU cores on the sample corpus) or "gpu" (GPT-2 small on one H100)."""
     architecture: str = "decoder_only"
@@ -86,7 +88,7 @@ class PretrainingConfig(dg.Config):
 
 
 @dg.op(ins={"start_after": dg.In(dg.Nothing)}, out=dg.Out(dict), retry_policy=IO_RETRY)
-def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
+def prepare_pretraining(config: PretrainedCheckpointConfig, lake: LakeResource) -> dict:
     """The full TrainConfig, after checking that the token files were made by the current tokenizer; and the
     lineage of what training will read: every input file's hash and each input stage's data version."""
     tokenizer = lake.path("tokenizer") / MODEL_FILE
@@ -97,24 +99,19 @@ def prepare_pretraining(config: PretrainingConfig, lake: LakeResource) -> dict:
     inputs = input_entries([*data_files(token_dir), tokenizer, *list_shards(val_dir)], lake.base())
     versions = {asset: read_stage_record(lake.path(asset))["data_version"] for asset in INPUT_ASSETS
                 if (lake.path(asset) / RECORD).is_file()}
-    base = TrainConfig.profile(config.profile)
-    shape = {k: v for k, v in {"n_layer": config.n_layer, "n_head": config.n_head, "d_model": config.d_model,
-                               "block_size": config.block_size}.items() if v is not None}
+    base = TrainConfig.profile(config.profile).model
+    shape = config_fields(config, type(base), only_set=True)  # the architecture, and any shape field set
     # n_kv_head and d_ff are derived from the shape unless given, so a new shape recomputes them
-    derived = {"n_kv_head", "d_ff"} if shape else set()
-    kept = {k: v for k, v in base.model.to_dict().items() if k not in derived}
-    model = type(base.model).from_dict({**kept, "architecture": config.architecture, **shape})
-    chosen = {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
-              "checkpoint_every": config.checkpoint_every}
-    overrides: dict[str, Any] = {k: v for k, v in chosen.items() if v is not None}
+    derived = {"n_kv_head", "d_ff"} if shape.keys() - {"architecture"} else set()
+    model = type(base).from_dict({**{k: v for k, v in base.to_dict().items() if k not in derived}, **shape})
     budget = None
     if config.compute_budget_flops:
         budget = {"compute": config.compute_budget_flops, "block_size": model.block_size,
                   "architecture": config.architecture}
-    train_config = TrainConfig.profile(
-        config.profile, model=model, budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer),
-        val_docs_dir=str(val_dir), out_dir=str(lake.path("pretrained_checkpoint")),
-        device=config.device, resume=config.resume, code_version=CODE_VERSION, **overrides,
+    train_config = library_config(
+        config, TrainConfig, make=partial(TrainConfig.profile, config.profile), only_set=True, model=model,
+        budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer), val_docs_dir=str(val_dir),
+        out_dir=str(lake.path("pretrained_checkpoint")), code_version=CODE_VERSION,
     )
     return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
             "lineage": {"inputs": inputs, "input_versions": versions}}
@@ -163,7 +160,7 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
     config_path = states / "launch_config.json"
     config.to_json(config_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
-               "-m", "fm_pipeline.training.run", "--config", str(config_path), "--mlflow-run-id", run_id,
+               "-m", "fm_pipeline.defs.train_launch", "--config", str(config_path), "--mlflow-run-id", run_id,
                "--registered-model", REGISTERED_MODEL]
     if max_runtime_s is not None:
         command += ["--max-runtime-s", str(max_runtime_s)]
@@ -194,19 +191,16 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
     versions = lineage.get("input_versions", {})
     trained_with = next((i["sha256"] for i in lineage.get("inputs", []) if i["path"].endswith("/" + MODEL_FILE)),
                         tokenizer_checksum(lake.path("tokenizer") / MODEL_FILE))
-    record = write_stage_record(
-        out, asset="pretrained_checkpoint", lake_root=lake.base(), inputs=lineage.get("inputs", []),
-        outputs=[out / WEIGHTS, out / CONFIG], code_version=CODE_VERSION, input_versions=versions,
-        extra={"mlflow_run_id": result["mlflow_run_id"], "val_loss": float(metrics["val_loss"]),
-               "tokenizer_sha256": trained_with},
-    )
     curve = plots.loss_curve([(h["step"], h["loss"]) for h in result.get("history", [])], out / LOSS_PLOT,
                              val=[(e["step"], e["val_loss"]) for e in result.get("evals", []) if "val_loss" in e],
                              title="pretrained_checkpoint loss")
-    mlflow.set_tracking_uri(mlflow_tracking.resolved_uri())
-    client = mlflow.MlflowClient()
-    client.log_artifact(result["mlflow_run_id"], str(out / RECORD))
-    client.log_artifact(result["mlflow_run_id"], str(curve))
+    stage = finish_stage(
+        context, lake, mlflow_tracking, out=out, inputs=lineage.get("inputs", []), code_version=CODE_VERSION,
+        outputs=[out / WEIGHTS, out / CONFIG], input_versions=versions, run_id=result["mlflow_run_id"],
+        extra={"mlflow_run_id": result["mlflow_run_id"], "val_loss": float(metrics["val_loss"]),
+               "tokenizer_sha256": trained_with},
+        artifacts=[curve],
+    )
     input_rows = [{"asset": asset, "data_version": version} for asset, version in sorted(versions.items())]
     context.add_output_metadata({
         **checkpoint_metadata(out / WEIGHTS),
@@ -220,14 +214,12 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         "train/final_loss": float(result["train_loss"]),
         "parameters": int(result["n_params"]),
         "architecture": model_config.architecture,
-        **mlflow_metadata(result["mlflow_run_id"]),
         "samples": dg.MetadataValue.md("\n".join(lines)),
         "loss_curve": plot(curve, "training and validation loss by step"),
-        **{f"lineage/{asset}": version for asset, version in sorted(versions.items())},
-        "lineage/tokenizer_sha256": record["extra"]["tokenizer_sha256"],
+        "lineage/tokenizer_sha256": stage.record["extra"]["tokenizer_sha256"],
         "lineage/inputs": dg.MetadataValue.md(markdown_table(input_rows, ["asset", "data_version"])),
         "lineage/record": lake_path(out / RECORD),
-        "path": lake_path(out),
+        **stage.metadata(out, with_data_version=False),
     })
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from fm_pipeline.curation.ingest import PROVENANCE_FILE, IngestConfig, audit_accounting, ingest_source
+from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
@@ -55,9 +56,7 @@ def raw_corpus(context: dg.AssetExecutionContext, config: RawCorpusConfig, lake:
     cache = HashCache()
     before, fingerprints = input_version(folder, cache)
     stats = ingest_source(
-        source, folder, out,
-        IngestConfig(config.shard_mb * 2**20, config.max_document_mb * 2**20, config.html_extractor),
-    )
+source, folder, out, library_config(config, IngestConfig))
     if input_version(folder, cache)[0] != before:
         raise InputsChangedError(f"input files under {folder} changed while they were read; retrying")
     stage = finish_stage(

@@ -1,29 +1,31 @@
 """tokenizer: a multilingual SentencePiece model trained on balanced_shards/train, evaluated on val."""
 
 import dagster as dg
-import mlflow
 import pyarrow as pa
 
-from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, lake_path, mlflow_metadata, table_schema
+from fm_pipeline.defs.configs import library_config
+from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, table_schema
 from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, write_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.tokenization.evaluate import evaluate_tokenizer, flat_metrics
 from fm_pipeline.tokenization.hf_export import export_tokenizer_json
-from fm_pipeline.tokenization.train import MODEL_FILE, VOCAB_FILE, TokenizerConfig, train_tokenizer
+from fm_pipeline.tokenization.train import MODEL_FILE, VOCAB_FILE, train_tokenizer
+from fm_pipeline.tokenization.train import TokenizerConfig as TokenizerTrainConfig
 
 HF_FILE = "tokenizer.json"
 CODE_VERSION = "1"
 """Bump when a change to sampling or training changes the model for the same shards and config."""
+TRACKED_SETTINGS = ("vocab_size", "character_coverage", "max_sample_bytes", "seed")
+"""The training settings logged as MLflow params (`tokenizer.<name>`), beside the normalization and checksum."""
 VOCAB_SCHEMA = pa.schema([pa.field("id", pa.int32(), nullable=False), pa.field("piece", pa.string(), nullable=False),
                           pa.field("score", pa.float32(), nullable=False)])
 
 
-class TokenizerAssetConfig(dg.Config):
+class TokenizerConfig(dg.Config):
     vocab_size: int = 8192
     character_coverage: float = 0.9995
     normalization: str = "identity"
@@ -43,39 +45,35 @@ class TokenizerAssetConfig(dg.Config):
     check_specs=[dg.AssetCheckSpec("round_trip", asset="tokenizer", blocking=True,
                                    description="decode(encode(x)) == normalized x on every val document")],
 )
-def tokenizer(context: dg.AssetExecutionContext, config: TokenizerAssetConfig, lake: LakeResource,
+def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: LakeResource,
               mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """BPE with byte fallback and the seed's special tokens; also exported as a Hugging Face tokenizer.json.
     Its data version is the hash of the model, vocabulary and tokenizer.json (training is deterministic)."""
     if config.normalization not in ("identity", "nmt_nfkc_cf"):
         raise ValueError(f"normalization must be 'identity' or 'nmt_nfkc_cf', not {config.normalization!r}")
-    settings = {"vocab_size": config.vocab_size, "character_coverage": config.character_coverage,
-                "max_sample_bytes": config.max_sample_mb * 2**20, "seed": config.seed}
-    tok_config = TokenizerConfig.seed_settings(**settings) if config.normalization == "nmt_nfkc_cf" else \
-        TokenizerConfig(**settings)
+    tok_config = library_config(
+        config, TokenizerTrainConfig, renames={"normalization": "normalization_rule_name"},
+        make=TokenizerTrainConfig.seed_settings if config.normalization == "nmt_nfkc_cf" else None)
     out = lake.path("tokenizer")
     train_shards = list_shards(lake.path("balanced_shards") / "train")
     val_shards = list_shards(lake.path("balanced_shards") / "val")
     with staged_dir(out) as staging:
         result = train_tokenizer(train_shards, staging, tok_config)
+        if result.vocab_size_note:
+            context.log.warning(result.vocab_size_note)
         export_tokenizer_json(staging / MODEL_FILE, staging / HF_FILE)
-    if result.vocab_size_note:
-        context.log.warning(result.vocab_size_note)
-    report = evaluate_tokenizer(out / MODEL_FILE, val_shards)
-    record = write_stage_record(out, asset="tokenizer", lake_root=lake.base(), inputs=train_shards + val_shards,
-                                outputs=data_files(out), code_version=CODE_VERSION)
-    with mlflow_tracking.start_run(context, tags={"fm.data_version": record["data_version"]}) as run:
-        mlflow.log_params({f"tokenizer.{k}": v for k, v in settings.items()} |
-                          {"tokenizer.normalization": config.normalization, "tokenizer.sha256": result.sha256,
-                           "code_version": CODE_VERSION})
-        mlflow.log_metrics(flat_metrics(report))
-        for name in (MODEL_FILE, VOCAB_FILE, HF_FILE):
-            mlflow.log_artifact(str(out / name), artifact_path="tokenizer")
-        mlflow.log_artifact(str(out / RECORD))
+        report = evaluate_tokenizer(staging / MODEL_FILE, val_shards)
+        stage = finish_stage(
+            context, lake, mlflow_tracking, out=staging, inputs=train_shards + val_shards, code_version=CODE_VERSION,
+            params={f"tokenizer.{k}": getattr(tok_config, k) for k in TRACKED_SETTINGS} |
+                   {"tokenizer.normalization": config.normalization, "tokenizer.sha256": result.sha256},
+            metrics=flat_metrics(report),
+            artifact_folders={"tokenizer": [staging / name for name in (MODEL_FILE, VOCAB_FILE, HF_FILE)]},
+        )
     by_lang = [{"lang": lang, **row} for lang, row in sorted(report["by_lang"].items())]
     trip = report["round_trip"]
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(record["data_version"]),
+        data_version=dg.DataVersion(stage.data_version),
         metadata={
             ROW_COUNT: dg.MetadataValue.int(result.vocab_size),
             COLUMN_SCHEMA: dg.MetadataValue.table_schema(table_schema(VOCAB_SCHEMA, {
@@ -90,9 +88,7 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerAssetConfig, l
                 "lang", "docs", "fertility", "chars_per_token", "bytes_per_token", "byte_fallback_share",
                 "parity_vs_en"])),
             "sample": dg.MetadataValue.json(result.sample),
-            **mlflow_metadata(run.info.run_id),
-            "data_version": record["data_version"],
-            "path": lake_path(out / MODEL_FILE),
+            **stage.metadata(out / MODEL_FILE),
         },
         check_results=[dg.AssetCheckResult(check_name="round_trip", passed=trip["failures"] == 0,
                                            metadata={"checked": trip["checked"], "failures": trip["failures"]})],

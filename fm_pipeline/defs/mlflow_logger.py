@@ -1,4 +1,6 @@
-"""MLflow for training runs: params, metrics, artifacts and a registered model version.
+"""MLflow for training runs: params, metrics, artifacts and a registered model version. A `TrainingCallback`
+(the library's logging interface) that lives in the Dagster layer, as only its assets and the op's torchrun
+launcher (`train_launch`) log to MLflow.
 
 The caller owns the MLflow run (the Dagster resource starts and ends it); this only writes into it.
 """

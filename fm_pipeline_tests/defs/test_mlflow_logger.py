@@ -4,9 +4,9 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten
+from fm_pipeline.defs.train_launch import main
 from fm_pipeline.training.loop import train
-from fm_pipeline.training.mlflow_logger import MlflowLogger, flatten
-from fm_pipeline.training.run import main
 from fm_pipeline_tests.training.tiny_corpus import tiny_config
 
 
