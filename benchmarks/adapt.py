@@ -30,9 +30,9 @@ from fm_pipeline.adaptation import STRATEGIES, AdaptConfig, adapt
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
 from fm_pipeline.evaluation.perplexity import read_docs
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.paths import DOMAINS, domain_corpus_root, lake_root
-from fm_pipeline.tokenization.train import MODEL_FILE
 
 MAX_GENERAL_RISE = 0.10  # the issue's target: general perplexity rises by less than 10%
 CORPUS_STATS = ("documents_in", "quarantined", "filter_kept", "filter_rejected", "exact_duplicates",
@@ -44,7 +44,7 @@ def run_strategy(lake: Path, domain_dir: Path, root: Path, config: AdaptConfig,
     """(table row with the target checks, whether all checks passed) for one strategy on one domain."""
     start = time.perf_counter()
     result = adapt(
-        lake / "pretrained_checkpoint", lake / "tokenizer" / MODEL_FILE, domain_dir / "train", domain_dir / "val",
+        lake / "pretrained_checkpoint", lake / "tokenizer" / TOKENIZER_MODEL, domain_dir / "train", domain_dir / "val",
         lake / "balanced_shards" / "val", root / "out", config,
         general_train=lake / "balanced_shards" / "train", probe_docs=probe_docs, work_dir=root / "work",
         processes=1,

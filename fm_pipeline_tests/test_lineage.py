@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fm_pipeline.curation.ingest import PROVENANCE_FILE, ingest_source
+from fm_pipeline.curation.ingest import ingest_source
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, input_entries, main, read_stage_record, trace, write_stage_record
+from fm_pipeline.lake.layout import LINEAGE_RECORD, PROVENANCE_FILE
+from fm_pipeline.lake.lineage import input_entries, main, read_stage_record, trace, write_stage_record
 from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 
 
@@ -144,4 +145,4 @@ def test_cli_lists_fed_files_and_fails_on_problems(chain, capsys):
     (chain["lake"] / "tokenizer" / "tokenizer.model").write_bytes(b"another tokenizer")
     assert main([str(chain["ckpt"])]) == 1
     assert "PROBLEM: tokenizer/tokenizer.model differs" in capsys.readouterr().err
-    assert (chain["ckpt"] / RECORD).is_file()
+    assert (chain["ckpt"] / LINEAGE_RECORD).is_file()

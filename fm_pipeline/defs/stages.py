@@ -13,7 +13,8 @@ import dagster as dg
 from fm_pipeline.defs.metadata import lake_path, mlflow_metadata
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.lake.fingerprint import HashCache, data_files
-from fm_pipeline.lake.lineage import RECORD, write_stage_record
+from fm_pipeline.lake.layout import LINEAGE_RECORD
+from fm_pipeline.lake.lineage import write_stage_record
 
 
 @dataclass
@@ -55,7 +56,7 @@ def finish_stage(
             **{f"fm.input_version.{asset}": v for asset, v in record["input_versions"].items()}}
     logged = {"params": {**params, "code_version": code_version} if params is not None else None,
               "metrics": metrics, "tags": tags,
-              "artifacts": {None: [out / RECORD, *artifacts], **(artifact_folders or {})}}
+              "artifacts": {None: [out / LINEAGE_RECORD, *artifacts], **(artifact_folders or {})}}
     if run_id is None:
         with mlflow_tracking.start_run(context, tags=tags) as run:
             mlflow_tracking.log_into(run.info.run_id, **logged)

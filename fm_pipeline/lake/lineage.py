@@ -36,8 +36,7 @@ from fm_pipeline.lake.fingerprint import (
     fingerprint_files,
     version_of,
 )
-from fm_pipeline.lake.layout import LINEAGE_RECORD as RECORD
-from fm_pipeline.lake.layout import REPEAT_MARK, TOKENIZER_MODEL
+from fm_pipeline.lake.layout import LINEAGE_RECORD, REPEAT_MARK, TOKENIZER_MODEL
 from fm_pipeline.lake.staging import published_path
 
 FORMAT = "fm-pipeline-lineage"
@@ -109,14 +108,14 @@ def write_stage_record(
         record["provenance"] = rel(provenance)
     if extra:
         record["extra"] = extra
-    atomic_write_bytes(Path(out_dir) / RECORD, json.dumps(record, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(Path(out_dir) / LINEAGE_RECORD, json.dumps(record, indent=2, sort_keys=True).encode())
     return record
 
 
 def read_stage_record(folder: Path) -> dict[str, Any]:
-    record = json.loads((Path(folder) / RECORD).read_text())
+    record = json.loads((Path(folder) / LINEAGE_RECORD).read_text())
     if record.get("format") != FORMAT:
-        raise ValueError(f"{folder / RECORD} is not a {FORMAT} record")
+        raise ValueError(f"{folder / LINEAGE_RECORD} is not a {FORMAT} record")
     return record
 
 
@@ -160,7 +159,7 @@ class Trace:
 def _index_records(lake: Path) -> dict[str, dict[str, Any]]:
     """Stage records of the lake, keyed by the lake-relative path of every file they wrote."""
     by_output: dict[str, dict[str, Any]] = {}
-    for path in sorted([*lake.glob(f"*/{RECORD}"), *lake.glob(f"*/*/{RECORD}")]):
+    for path in sorted([*lake.glob(f"*/{LINEAGE_RECORD}"), *lake.glob(f"*/*/{LINEAGE_RECORD}")]):
         if any(part.startswith(".") for part in path.relative_to(lake).parts):
             continue  # what a killed run left beside a folder (staging.staged_dir), not a published stage
         try:

@@ -32,8 +32,7 @@ import sentencepiece as spm
 
 from fm_pipeline.curation.mixing import DEFAULT_WEIGHTS, lang_bytes, plan_mix, target_shares
 from fm_pipeline.lake.atomic import atomic_write_bytes, atomic_write_text
-from fm_pipeline.lake.layout import TOKENIZER_MODEL as MODEL_FILE
-from fm_pipeline.lake.layout import TOKENIZER_VOCAB as VOCAB_FILE
+from fm_pipeline.lake.layout import TOKENIZER_MODEL, TOKENIZER_VOCAB
 from fm_pipeline.lake.parquet_io import iter_rows
 from fm_pipeline.tokenization.packed import tokenizer_checksum
 from fm_pipeline.tokenization.spm_model import parse_model, vocab_text
@@ -242,7 +241,7 @@ def train_tokenizer(train_shards: Sequence[Path], out_dir: Path, config: Tokeniz
     else:
         raise RuntimeError(f"SentencePiece accepted no vocabulary size near {config.vocab_size}")
     out_dir = Path(out_dir)
-    model_path, vocab_path = out_dir / MODEL_FILE, out_dir / VOCAB_FILE
+    model_path, vocab_path = out_dir / TOKENIZER_MODEL, out_dir / TOKENIZER_VOCAB
     atomic_write_text(vocab_path, vocab_text(parse_model(proto)))
     atomic_write_bytes(model_path, proto)  # last: the model is the source of truth, the vocab a view of it
     sampled = sum(sample.bytes.values())

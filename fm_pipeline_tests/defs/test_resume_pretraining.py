@@ -18,8 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.modeling import checkpoint as ckpt
-from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training import step_checkpoints as steps
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
@@ -37,7 +37,7 @@ MASKED_LM = {"steps": 200, "checkpoint_every": 50, "d_model": 64, "block_size": 
 def build_lake(tiny_corpus, lake: Path) -> None:
     """What training reads: the tokenizer, the token files and balanced_shards/val."""
     (lake / "tokenizer").mkdir(parents=True)
-    shutil.copyfile(tiny_corpus.tokenizer, lake / "tokenizer" / MODEL_FILE)
+    shutil.copyfile(tiny_corpus.tokenizer, lake / "tokenizer" / TOKENIZER_MODEL)
     shutil.copytree(tiny_corpus.tokens, lake / "tokenized_corpus")
     shutil.copytree(tiny_corpus.val_docs, lake / "balanced_shards" / "val")
 

@@ -20,7 +20,7 @@ import pytest
 
 from fm_pipeline.definitions import defs
 from fm_pipeline.lake.fingerprint import iter_input_files
-from fm_pipeline.lake.lineage import RECORD
+from fm_pipeline.lake.layout import LINEAGE_RECORD
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -188,7 +188,7 @@ def test_materialization_launched_through_graphql_reports_its_lineage(dagster: D
     # Built from exactly the observed folder. (raw_corpus reports the version itself: Dagster 1.13 records
     # a hash of materialization tags only as the input version of a partitioned, observed dependency.)
     assert meta["input_version"]["text"] == files_version
-    record = json.loads((Path(meta["path"]["path"]) / RECORD).read_text())
+    record = json.loads((Path(meta["path"]["path"]) / LINEAGE_RECORD).read_text())
     assert record["extra"]["input_version"] == files_version
     assert [i["path"] for i in record["inputs"]] == books, "the lineage record names every input file"
     assert record["data_version"] == tags["dagster/data_version"]

@@ -16,9 +16,9 @@ from fm_pipeline.tokenization.packed import tokenizer_checksum
 from fm_pipeline.tokenization.spm_model import PieceType, parse_model, read_model, vocab_text
 from fm_pipeline.tokenization.train import (
     MAX_SENTENCE_BYTES,
-    MODEL_FILE,
     SPECIAL_TOKENS,
-    VOCAB_FILE,
+    TOKENIZER_MODEL,
+    TOKENIZER_VOCAB,
     TokenizerConfig,
     TrainResult,
     sample_rates,
@@ -111,12 +111,12 @@ def test_training_is_deterministic(sample_splits: dict[str, Path], trained: Trai
 def test_output_is_written_atomically(sample_splits: dict[str, Path], tmp_path: Path) -> None:
     """Only the two files appear (no temporaries left), and a failed training leaves the previous model."""
     result = train_tokenizer(list_shards(sample_splits["train"]), tmp_path, TokenizerConfig(vocab_size=3000))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, VOCAB_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([TOKENIZER_MODEL, TOKENIZER_VOCAB])
     before = result.model_path.read_bytes()
     with pytest.raises(ValueError, match="no training text"):
         train_tokenizer([], tmp_path)
     assert result.model_path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([MODEL_FILE, VOCAB_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([TOKENIZER_MODEL, TOKENIZER_VOCAB])
 
 
 def test_vocab_file_is_what_spm_train_writes(sample_texts: dict[str, list[str]], tmp_path: Path) -> None:

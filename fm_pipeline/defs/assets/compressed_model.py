@@ -29,9 +29,9 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
+from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
+from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
-from fm_pipeline.tokenization.train import MODEL_FILE
 
 CODE_VERSION = "1"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
@@ -87,7 +87,9 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     adapted = lake.path("domain_adapted_checkpoint", domain)
     # A vocabulary-expanded checkpoint carries its own tokenizer; its old ids are unchanged, so the general
     # token files still feed the fine-tunes.
-    tokenizer = adapted / MODEL_FILE if (adapted / MODEL_FILE).is_file() else lake.path("tokenizer") / MODEL_FILE
+    tokenizer = adapted / TOKENIZER_MODEL
+    if not tokenizer.is_file():
+        tokenizer = lake.path("tokenizer") / TOKENIZER_MODEL
     out = lake.path("compressed_model", domain)
     token_dir = lake.path("tokenized_corpus")
     read = [adapted / WEIGHTS, adapted / CONFIG, tokenizer, *data_files(token_dir),
@@ -96,7 +98,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     lineage_inputs = input_entries(read, lake.base())
     versions = {asset: read_stage_record(folder)["data_version"]
                 for asset, folder in (("domain_adapted_checkpoint", adapted), ("tokenized_corpus", token_dir))
-                if (folder / RECORD).is_file()}
+                if (folder / LINEAGE_RECORD).is_file()}
     compress_config = library_config(config, CompressConfig, make=partial(CompressConfig.profile, config.profile),
                                      only_set=True, techniques=tuple(config.techniques) if config.techniques else None)
     with mlflow_tracking.start_run(context, run_name=f"compressed_model[{domain}]") as parent:
@@ -118,7 +120,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
             extra={"mlflow_run_id": parent.info.run_id, "method": result.chosen},
             metrics={k: v for k, v in result.contract.items() if isinstance(v, (int, float))},
             artifacts=[result.plot_path],
-            artifact_folders={"model": sorted({*(p for p in out.iterdir() if p.is_file()), out / RECORD})},
+            artifact_folders={"model": sorted({*(p for p in out.iterdir() if p.is_file()), out / LINEAGE_RECORD})},
         )
         name = f"fm-pipeline-{domain}-compressed"
         version = register_checkpoint(name, mlflow.get_artifact_uri("model"), parent.info.run_id)

@@ -31,11 +31,11 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
+from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
+from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.paths import DOMAINS
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
-from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import LogCallback
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
@@ -116,9 +116,10 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     domain_dir = lake.path("domain_corpus", domain)
     probe_docs = _probe_docs(lake)
     shards = lake.path("balanced_shards")
-    inputs = dict(checkpoint_dir=lake.path("pretrained_checkpoint"), tokenizer_path=lake.path("tokenizer") / MODEL_FILE,
-                  domain_train=domain_dir / "train", domain_val=domain_dir / "val", general_val=shards / "val",
-                  general_train=shards / "train", probe_docs=probe_docs)
+    inputs = dict(checkpoint_dir=lake.path("pretrained_checkpoint"),
+                  tokenizer_path=lake.path("tokenizer") / TOKENIZER_MODEL, domain_train=domain_dir / "train",
+                  domain_val=domain_dir / "val", general_val=shards / "val", general_train=shards / "train",
+                  probe_docs=probe_docs)
     out = lake.path("domain_adapted_checkpoint", domain)
     pretrained = lake.path("pretrained_checkpoint")
     read = [pretrained / WEIGHTS, pretrained / CONFIG, inputs["tokenizer_path"],
@@ -126,7 +127,7 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     lineage_inputs = input_entries(read, lake.base())
     versions = {asset: read_stage_record(folder)["data_version"]
                 for asset, folder in (("pretrained_checkpoint", pretrained), ("domain_corpus", domain_dir))
-                if (folder / RECORD).is_file()}
+                if (folder / LINEAGE_RECORD).is_file()}
     results, published, version = [], None, None
     with mlflow_tracking.start_run(context, run_name=f"domain_adapted_checkpoint[{domain}]") as parent:
         mlflow.set_tag("adapt.strategy", config.strategy)
@@ -147,7 +148,7 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
         metrics = published.metrics()
         stage = finish_stage(
             context, lake, mlflow_tracking, out=out, inputs=lineage_inputs, code_version=CODE_VERSION,
-            outputs=[p for p in (out / WEIGHTS, out / CONFIG, out / MODEL_FILE) if p.is_file()],
+            outputs=[p for p in (out / WEIGHTS, out / CONFIG, out / TOKENIZER_MODEL) if p.is_file()],
             input_versions=versions, run_id=parent.info.run_id,
             extra={"mlflow_run_id": parent.info.run_id, "strategy": config.strategy},
             metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},

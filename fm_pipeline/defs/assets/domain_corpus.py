@@ -9,7 +9,6 @@ from fm_pipeline.curation.dedup import MinHashConfig
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig as DomainCurationConfig
 from fm_pipeline.curation.domain_corpus import build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
-from fm_pipeline.curation.ingest import PROVENANCE_FILE
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import domain_partitions
@@ -20,6 +19,7 @@ from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.lake import paths
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.fingerprint import HashCache, fingerprint_files, input_version, version_of
+from fm_pipeline.lake.layout import PROVENANCE_FILE
 from fm_pipeline.lake.parquet_io import count_rows, iter_rows, list_shards
 
 CODE_VERSION = "1"

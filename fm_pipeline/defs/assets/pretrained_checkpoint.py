@@ -37,11 +37,11 @@ from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots, sample
 from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
 from fm_pipeline.lake.fingerprint import data_files
-from fm_pipeline.lake.lineage import RECORD, input_entries, read_stage_record
+from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
+from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
-from fm_pipeline.tokenization.train import MODEL_FILE
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.loop import train
@@ -91,14 +91,14 @@ class PretrainedCheckpointConfig(dg.Config):
 def prepare_pretraining(config: PretrainedCheckpointConfig, lake: LakeResource) -> dict:
     """The full TrainConfig, after checking that the token files were made by the current tokenizer; and the
     lineage of what training will read: every input file's hash and each input stage's data version."""
-    tokenizer = lake.path("tokenizer") / MODEL_FILE
+    tokenizer = lake.path("tokenizer") / TOKENIZER_MODEL
     token_dir = lake.path("tokenized_corpus")
     for split in ("train", "val"):
         PackedTokens.open(token_dir, split, expected_checksum=tokenizer_checksum(tokenizer))
     val_dir = lake.path("balanced_shards") / "val"
     inputs = input_entries([*data_files(token_dir), tokenizer, *list_shards(val_dir)], lake.base())
     versions = {asset: read_stage_record(lake.path(asset))["data_version"] for asset in INPUT_ASSETS
-                if (lake.path(asset) / RECORD).is_file()}
+                if (lake.path(asset) / LINEAGE_RECORD).is_file()}
     base = TrainConfig.profile(config.profile).model
     shape = config_fields(config, type(base), only_set=True)  # the architecture, and any shape field set
     # n_kv_head and d_ff are derived from the shape unless given, so a new shape recomputes them
@@ -181,7 +181,7 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
     hashes of the inputs), which MLflow also keeps."""
     out = lake.path("pretrained_checkpoint")
     model, model_config = load_checkpoint(out)
-    sp = spm.SentencePieceProcessor(model_file=str(lake.path("tokenizer") / MODEL_FILE))
+    sp = spm.SentencePieceProcessor(model_file=str(lake.path("tokenizer") / TOKENIZER_MODEL))
     samples = sample(model, sp, PROMPTS, max_new_tokens=32)
     metrics = result["eval_metrics"]
     by_lang = metrics.get("by_lang", {})
@@ -189,8 +189,8 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         f"| {p} | {' '.join(s.split()).replace('|', '/')} |" for p, s in zip(PROMPTS, samples, strict=True)]
     lineage = result.get("lineage") or {}
     versions = lineage.get("input_versions", {})
-    trained_with = next((i["sha256"] for i in lineage.get("inputs", []) if i["path"].endswith("/" + MODEL_FILE)),
-                        tokenizer_checksum(lake.path("tokenizer") / MODEL_FILE))
+    trained_with = next((i["sha256"] for i in lineage.get("inputs", []) if i["path"].endswith("/" + TOKENIZER_MODEL)),
+                        tokenizer_checksum(lake.path("tokenizer") / TOKENIZER_MODEL))
     curve = plots.loss_curve([(h["step"], h["loss"]) for h in result.get("history", [])], out / LOSS_PLOT,
                              val=[(e["step"], e["val_loss"]) for e in result.get("evals", []) if "val_loss" in e],
                              title="pretrained_checkpoint loss")
@@ -218,7 +218,7 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         "loss_curve": plot(curve, "training and validation loss by step"),
         "lineage/tokenizer_sha256": stage.record["extra"]["tokenizer_sha256"],
         "lineage/inputs": dg.MetadataValue.md(markdown_table(input_rows, ["asset", "data_version"])),
-        "lineage/record": lake_path(out / RECORD),
+        "lineage/record": lake_path(out / LINEAGE_RECORD),
         **stage.metadata(out, with_data_version=False),
     })
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from fm_pipeline.curation.ingest import PROVENANCE_FILE, IngestConfig, audit_accounting, ingest_source
+from fm_pipeline.curation.ingest import IngestConfig, audit_accounting, ingest_source
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
@@ -15,6 +15,7 @@ from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.lake import paths
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.fingerprint import HashCache, input_version, version_of
+from fm_pipeline.lake.layout import PROVENANCE_FILE
 from fm_pipeline.lake.parquet_io import list_shards
 
 CODE_VERSION = "1"

@@ -9,10 +9,10 @@ from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZ
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
-from fm_pipeline.tokenization.train import MODEL_FILE
 
 SPLITS = ("train", "val")
 CODE_VERSION = "1"
@@ -39,7 +39,7 @@ def tokenized_corpus(context: dg.AssetExecutionContext, config: TokenizedCorpusC
                      mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
     """`<split>.bin` token ids (uint16/uint32) with `<split>.idx.npy` document offsets and a JSON header.
     Its data version is the hash of those files."""
-    model = lake.path("tokenizer") / MODEL_FILE
+    model = lake.path("tokenizer") / TOKENIZER_MODEL
     out = lake.path("tokenized_corpus")
     shards = {split: list_shards(lake.path("balanced_shards") / split) for split in SPLITS}
     stats = encode_corpus(model, shards, out, processes=config.processes or None)

@@ -9,12 +9,13 @@ from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZ
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.lake.layout import TOKENIZER_MODEL, TOKENIZER_VOCAB
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.tokenization.evaluate import evaluate_tokenizer, flat_metrics
 from fm_pipeline.tokenization.hf_export import export_tokenizer_json
-from fm_pipeline.tokenization.train import MODEL_FILE, VOCAB_FILE, train_tokenizer
 from fm_pipeline.tokenization.train import TokenizerConfig as TokenizerTrainConfig
+from fm_pipeline.tokenization.train import train_tokenizer
 
 HF_FILE = "tokenizer.json"
 CODE_VERSION = "1"
@@ -61,14 +62,14 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: 
         result = train_tokenizer(train_shards, staging, tok_config)
         if result.vocab_size_note:
             context.log.warning(result.vocab_size_note)
-        export_tokenizer_json(staging / MODEL_FILE, staging / HF_FILE)
-        report = evaluate_tokenizer(staging / MODEL_FILE, val_shards)
+        export_tokenizer_json(staging / TOKENIZER_MODEL, staging / HF_FILE)
+        report = evaluate_tokenizer(staging / TOKENIZER_MODEL, val_shards)
         stage = finish_stage(
             context, lake, mlflow_tracking, out=staging, inputs=train_shards + val_shards, code_version=CODE_VERSION,
             params={f"tokenizer.{k}": getattr(tok_config, k) for k in TRACKED_SETTINGS} |
                    {"tokenizer.normalization": config.normalization, "tokenizer.sha256": result.sha256},
             metrics=flat_metrics(report),
-            artifact_folders={"tokenizer": [staging / name for name in (MODEL_FILE, VOCAB_FILE, HF_FILE)]},
+            artifact_folders={"tokenizer": [staging / name for name in (TOKENIZER_MODEL, TOKENIZER_VOCAB, HF_FILE)]},
         )
     by_lang = [{"lang": lang, **row} for lang, row in sorted(report["by_lang"].items())]
     trip = report["round_trip"]
@@ -88,7 +89,7 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: 
                 "lang", "docs", "fertility", "chars_per_token", "bytes_per_token", "byte_fallback_share",
                 "parity_vs_en"])),
             "sample": dg.MetadataValue.json(result.sample),
-            **stage.metadata(out / MODEL_FILE),
+            **stage.metadata(out / TOKENIZER_MODEL),
         },
         check_results=[dg.AssetCheckResult(check_name="round_trip", passed=trip["failures"] == 0,
                                            metadata={"checked": trip["checked"], "failures": trip["failures"]})],
