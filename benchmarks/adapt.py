@@ -93,7 +93,7 @@ def main() -> int:
         corpus_stats = {}
         for domain, out in domain_dirs.items():
             stats = build_domain_corpus(domain, domain_input(corpus, domain), out, general_signatures, corpus_config)
-            corpus_stats[domain] = {k: stats[k] for k in CORPUS_STATS}
+            corpus_stats[domain] = {k: getattr(stats, k) for k in CORPUS_STATS}
             print(json.dumps({"domain": domain, "domain_corpus": corpus_stats[domain]}), flush=True)
         probe_docs = {domain: [text for split in ("train", "val") if list_shards(out / split)
                                for _, text in read_docs(out / split)] for domain, out in domain_dirs.items()}

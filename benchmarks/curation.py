@@ -285,7 +285,7 @@ def benchmark(corpora: Path, target_mb: float, shard_mb: float, peer: str | None
         started = time.perf_counter()
         ingested = ingest_source(SOURCE, root / "input", root / "raw", IngestConfig(shard_bytes=int(shard_mb * 1e6)))
         ingest_seconds = time.perf_counter() - started
-        assert ingested.documents == len(rows), (ingested.documents, len(rows))
+        assert ingested.kept == len(rows), (ingested.kept, len(rows))
         shards = [root / "raw" / name for name in ingested.shards]
         stage = filter_stage(shards, root, mb, len(rows))
         dedup = minhash(shards, root, mb, len(rows))

@@ -122,9 +122,9 @@ def run_one(fmt: str, folder: str, nbytes: int, out: str, queue: mp.Queue) -> No
         stats = ingest_source("bench", Path(folder), Path(out), IngestConfig(html_extractor=extractor))
         seconds = time.perf_counter() - start
     queue.put({
-        "format": fmt, "documents": stats.documents, "quarantined": stats.quarantined,
+        "format": fmt, "documents": stats.kept, "quarantined": stats.quarantined,
         "text_mb": round(nbytes / 2**20, 2), "seconds": round(seconds, 3),
-        "mb_per_s": round(nbytes / 2**20 / seconds, 2), "docs_per_s": round(stats.documents / seconds, 1),
+        "mb_per_s": round(nbytes / 2**20 / seconds, 2), "docs_per_s": round(stats.kept / seconds, 1),
         "peak_rss_mib": round(rss.peak / 2**20, 1),
         "rss_growth_mib": round((rss.peak - rss.baseline) / 2**20, 1),
     })

@@ -11,9 +11,8 @@ dedup of another.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fm_pipeline.curation.dedup import (
     DEFAULT_VERIFY_THRESHOLD,
@@ -23,7 +22,7 @@ from fm_pipeline.curation.dedup import (
 )
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
-from fm_pipeline.curation.mixing import val_ids
+from fm_pipeline.curation.mixing.split import val_ids
 from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.layout import DEDUPED, FILTERED, KEPT, MANIFEST, RAW, SIGNATURES, TRAIN, VAL
@@ -45,6 +44,32 @@ class DomainCorpusConfig:
     val_fraction: float = 0.15
     """Share of documents (per language, lowest id hashes first) held out for evaluating adaptation."""
     min_val_docs: int = 2
+
+
+@dataclass
+class DomainCorpusStats:
+    """One domain's counts through the stages, also its `_manifest.json`. `documents_in` counts the documents
+    ingest wrote (the filter's input; `quarantined` records are apart), so
+    `documents_in == filter_kept + filter_rejected` and
+    `filter_kept == kept + exact_duplicates + near_duplicates` and `kept == train_documents + val_documents`."""
+
+    domain: str
+    files: int
+    documents_in: int
+    quarantined: int
+    filter_kept: int
+    filter_rejected: int
+    rejected_by_reason: dict[str, int]
+    lang_histogram: dict[str, int]
+    exact_duplicates: int
+    near_duplicates: int
+    kept: int
+    train_documents: int
+    val_documents: int
+    in_general_corpus: int
+    """Domain documents the general corpus already holds, exactly or nearly."""
+    overlap_examples: dict[str, str]
+    """Up to 10 of them: domain id -> the general-corpus id it duplicates."""
 
 
 def domain_input(root: Path, domain: str) -> Path:
@@ -87,7 +112,7 @@ def general_overlap(domain_signatures: list[Path], general_signatures: list[Path
 def build_domain_corpus(
     domain: str, input_dir: Path, out: Path, general_signatures: list[Path],
     config: DomainCorpusConfig | None = None,
-) -> dict[str, Any]:
+) -> DomainCorpusStats:
     """Ingest, filter, dedup and split one domain; report its overlap with the general corpus, given as the
     MinHash signature files `deduped_corpus` stored (same `config.minhash`). Returns the statistics also
     written to `_manifest.json`."""
@@ -95,12 +120,13 @@ def build_domain_corpus(
     out = Path(out)
     with staged_dir(out) as stage:
         stats = _build(domain, Path(input_dir), stage, out / DEDUPED / SIGNATURES, general_signatures, config)
-        atomic_write_bytes(stage / MANIFEST, json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode())
+        atomic_write_bytes(stage / MANIFEST,
+                           json.dumps(asdict(stats), indent=2, sort_keys=True, ensure_ascii=False).encode())
     return stats
 
 
 def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, general_signatures: list[Path],
-           config: DomainCorpusConfig) -> dict[str, Any]:
+           config: DomainCorpusConfig) -> DomainCorpusStats:
     """Every step of `build_domain_corpus` into the staging folder `stage`; the dedup signatures of the
     published folder (`signature_cache`) are reused."""
     ingest = ingest_source(domain, input_dir, stage / RAW, config.ingest)
@@ -112,20 +138,20 @@ def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, gen
     splits = _split(kept, stage, config)
     overlap = general_overlap(sorted((stage / DEDUPED / SIGNATURES).glob("*.parquet")), general_signatures,
                               config)
-    return {
-        "domain": domain,
-        "files": ingest.files,
-        "documents_in": ingest.documents,
-        "quarantined": ingest.quarantined,
-        "filter_kept": filtered.kept,
-        "filter_rejected": filtered.rejected,
-        "rejected_by_reason": filtered.rejected_by_reason,
-        "lang_histogram": filtered.lang_histogram,
-        "exact_duplicates": dedup["exact_duplicates"],
-        "near_duplicates": dedup["near_duplicates"],
-        "kept": count_rows(kept),
-        "train_documents": splits[TRAIN],
-        "val_documents": splits[VAL],
-        "in_general_corpus": len(overlap),
-        "overlap_examples": dict(list(overlap.items())[:10]),
-    }
+    return DomainCorpusStats(
+        domain=domain,
+        files=ingest.files,
+        documents_in=ingest.kept,
+        quarantined=ingest.quarantined,
+        filter_kept=filtered.kept,
+        filter_rejected=filtered.rejected,
+        rejected_by_reason=filtered.rejected_by_reason,
+        lang_histogram=filtered.lang_histogram,
+        exact_duplicates=dedup["exact_duplicates"],
+        near_duplicates=dedup["near_duplicates"],
+        kept=count_rows(kept),
+        train_documents=splits[TRAIN],
+        val_documents=splits[VAL],
+        in_general_corpus=len(overlap),
+        overlap_examples=dict(list(overlap.items())[:10]),
+    )

@@ -63,18 +63,19 @@ class IngestConfig:
 
 @dataclass
 class IngestStats:
-    """What one source's ingestion saw and wrote; `records_seen == documents + quarantined` always."""
+    """What one source's ingestion read and wrote; `documents_in == kept + quarantined` always: every record
+    read is a document in, written (`kept`) or quarantined with its kind."""
 
     source: str
     files: int = 0
     input_bytes: int = 0
-    records_seen: int = 0
-    documents: int = 0
+    documents_in: int = 0
+    kept: int = 0
     text_bytes: int = 0
     quarantined: int = 0
     quarantined_by_kind: dict[str, int] = field(default_factory=dict)
     files_by_format: dict[str, int] = field(default_factory=dict)
-    documents_by_format: dict[str, int] = field(default_factory=dict)
+    kept_by_format: dict[str, int] = field(default_factory=dict)
     shards: list[str] = field(default_factory=list)
 
 
@@ -99,7 +100,7 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
             stats.files_by_format[fmt] = stats.files_by_format.get(fmt, 0) + 1
             ctx = ReadContext(source, rel, config.max_document_bytes, html_to_text)
             for record in read_file(path, ctx):
-                stats.records_seen += 1
+                stats.documents_in += 1
                 if not isinstance(record, QuarantineRecord):
                     key = hashlib.blake2b(record.id.encode("utf-8", "surrogatepass"), digest_size=12).digest()
                     if key in seen_ids:
@@ -114,9 +115,9 @@ def ingest_source(source: str, input_dir: Path, output_dir: Path, config: Ingest
                     continue
                 writer.write(record.to_row())
                 provenance.write({"id": record.id, "file": rel})
-                stats.documents += 1
+                stats.kept += 1
                 stats.text_bytes += len(record.text.encode("utf-8", "surrogatepass"))
-                stats.documents_by_format[fmt] = stats.documents_by_format.get(fmt, 0) + 1
+                stats.kept_by_format[fmt] = stats.kept_by_format.get(fmt, 0) + 1
         stats.shards = [p.name for p in writer.close()]
         provenance_parts = provenance.close()
         if provenance_parts:
@@ -139,5 +140,5 @@ def audit_accounting(output_dir: Path) -> dict[str, int]:
     """Count what is actually on disk, independently of the writer, for the accounting check."""
     written = count_rows(list_shards(output_dir))
     quarantined = count_rows(list_shards(output_dir / QUARANTINE))
-    seen = read_manifest(output_dir).records_seen
-    return {"records_seen": seen, "documents_written": written, "quarantined": quarantined}
+    documents_in = read_manifest(output_dir).documents_in
+    return {"documents_in": documents_in, "kept": written, "quarantined": quarantined}

@@ -30,7 +30,7 @@ from typing import Any
 
 import sentencepiece as spm
 
-from fm_pipeline.curation.mixing import DEFAULT_WEIGHTS, lang_bytes, plan_mix, target_shares
+from fm_pipeline.curation.mixing.plan import DEFAULT_WEIGHTS, lang_bytes, plan_mix, target_shares
 from fm_pipeline.lake.atomic import atomic_write_bytes, atomic_write_text
 from fm_pipeline.lake.layout import TOKENIZER_MODEL, TOKENIZER_VOCAB
 from fm_pipeline.lake.parquet_io import iter_rows
@@ -62,7 +62,7 @@ _TOO_LOW_RE = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+
 @dataclass(frozen=True)
 class TokenizerConfig:
     """Every training knob. `weights` are target shares of sample bytes per language (`"*"`: every other
-    language, in proportion to its bytes), as in `curation.mixing`."""
+    language, in proportion to its bytes), as in `curation.mixing.plan`."""
 
     vocab_size: int = DEFAULT_VOCAB_SIZE
     character_coverage: float = 0.9995

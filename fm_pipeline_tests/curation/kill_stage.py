@@ -18,7 +18,7 @@ from typing import Any
 
 from fm_pipeline.curation.dedup import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
-from fm_pipeline.curation.mixing import balance
+from fm_pipeline.curation.mixing.balance import balance
 from fm_pipeline.lake import staging
 
 STAGES: dict[str, Callable[[list[Path], Path], Any]] = {

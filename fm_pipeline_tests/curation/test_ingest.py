@@ -44,12 +44,12 @@ def test_every_record_is_written_or_quarantined(source_dir: Path, tmp_path: Path
     out = tmp_path / "lake" / "raw_corpus" / "common_crawl"
     stats = ingest_source("common_crawl", source_dir, out)
     assert stats.files == 10
-    assert stats.documents == 18
+    assert stats.kept == 18
     assert stats.quarantined_by_kind == {
         "duplicate_id": 1, "empty_file": 1, "invalid_utf8": 1, "malformed_json": 1, "truncated_file": 1,
     }
-    assert stats.records_seen == stats.documents + stats.quarantined == 23
-    assert audit_accounting(out) == {"records_seen": 23, "documents_written": 18, "quarantined": 5}
+    assert stats.documents_in == stats.kept + stats.quarantined == 23
+    assert audit_accounting(out) == {"documents_in": 23, "kept": 18, "quarantined": 5}
     table = pq.read_table(out / "part-00000.parquet")
     assert table.schema.equals(CORPUS_SCHEMA, check_metadata=False)
     assert len(set(table.column("id").to_pylist())) == 18
@@ -70,7 +70,7 @@ def test_rerun_is_byte_identical_and_shards_are_bounded(source_dir: Path, tmp_pa
     assert digest(a) == digest(b)
     assert len(stats.shards) >= 3
     sizes = [pq.ParquetFile(a / s).metadata.num_rows for s in stats.shards]
-    assert sum(sizes) == stats.documents
+    assert sum(sizes) == stats.kept
     ingest_source("common_crawl", source_dir, a, config)
     assert digest(a) == digest(b), "a rerun into the same folder replaces it whole"
 
@@ -103,5 +103,5 @@ def test_embedded_sample_corpus_ingests_cleanly_except_planted_damage(tmp_path: 
     root = raw_corpus_root()
     for source in ("books", "academic_papers", "reference_data", "code_repositories"):
         stats = ingest_source(source, root / source, tmp_path / source)
-        assert stats.documents > 0, source
+        assert stats.kept > 0, source
         assert stats.quarantined == 0, (source, stats.quarantined_by_kind)

@@ -10,6 +10,7 @@ import math
 import re
 import shutil
 from collections import Counter, defaultdict
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,17 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fm_pipeline.curation.mixing import (
-    MixConfig,
-    audit_balance,
-    balance,
-    copies_of,
-    lang_bytes,
-    plan_mix,
-    split_of,
-    val_count,
-    val_ids,
-)
+from fm_pipeline.curation.mixing.audit import audit_balance
+from fm_pipeline.curation.mixing.balance import balance
+from fm_pipeline.curation.mixing.plan import MixConfig, lang_bytes, plan_mix
+from fm_pipeline.curation.mixing.sampling import copies_of
+from fm_pipeline.curation.mixing.split import split_of, val_count, val_ids
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.staging import leftovers
@@ -145,7 +140,7 @@ def test_balance_is_byte_identical_across_runs(shards: list[Path], balanced: dic
     other_seed = balance(shards, tmp_path / "seed4", balanced["plan"], seed=4, shard_bytes=200_000)
     assert _digest(tmp_path / "seed4" / "val") == _digest(balanced["out"] / "val")  # the split ignores the seed
     assert _ids(tmp_path / "seed4" / "train") != _ids(balanced["out"] / "train")
-    assert other_seed["val_docs"] == balanced["report"]["val_docs"]
+    assert other_seed.val_documents == balanced["report"].val_documents
 
 
 def test_val_and_train_never_share_a_document(shards: list[Path], balanced: dict) -> None:
@@ -157,43 +152,43 @@ def test_val_and_train_never_share_a_document(shards: list[Path], balanced: dict
     assert {_original(i) for i in train} | set(val) <= inputs
     assert set(val) == val_ids(shards)
     report = balanced["report"]
-    assert report["val_docs"] == len(val) and report["train_docs"] == len(train)
-    assert report["docs_in"] == len(inputs) == sum(row["docs_in"] for row in report["by_lang_source"])
-    assert sum(row["train_docs"] for row in report["by_lang_source"]) == len(train)
+    assert report.val_documents == len(val) and report.train_documents == len(train)
+    assert report.documents_in == len(inputs) == sum(row["documents_in"] for row in report.by_lang_source)
+    assert sum(row["train_documents"] for row in report.by_lang_source) == len(train)
 
 
 def test_repeats_stay_within_max_repeats(balanced: dict) -> None:
     train = _ids(balanced["out"] / "train")
     per_doc = Counter(_original(i) for i in train)
-    assert max(per_doc.values()) == balanced["report"]["max_copies"] <= balanced["plan"].max_repeats
+    assert max(per_doc.values()) == balanced["report"].max_copies <= balanced["plan"].max_repeats
     assert max(balanced["plan"].rates.values()) == 4.0  # UDHR languages need more than 4 copies: capped
-    assert balanced["report"]["docs_repeated"] > 0
+    assert balanced["report"].repeated > 0
     repeated = next(i for i in train if i.endswith("#rep3"))
     assert {f"{_original(repeated)}#rep{k}" for k in (1, 2)} <= set(train)
 
 
 def test_achieved_mix_is_the_planned_one(balanced: dict) -> None:
     report, plan = balanced["report"], balanced["plan"]
-    for lang, share in report["share"].items():
+    for lang, share in report.share.items():
         assert share["achievable"] == pytest.approx(plan.achievable[lang])
         assert share["achieved"] == pytest.approx(share["achievable"], abs=0.02), lang
-    assert sum(s["achieved"] for s in report["share"].values()) == pytest.approx(1.0)
+    assert sum(s["achieved"] for s in report.share.values()) == pytest.approx(1.0)
     # The default weights put 75% on six languages, pulling the 35 others (Japanese the largest) down.
-    shares = [s["achieved"] for s in report["share"].values() if s["achieved"] > 0]
-    assert report["entropy_bits"]["after"] == pytest.approx(-sum(p * math.log2(p) for p in shares))
-    assert report["entropy_bits"]["after"] < report["entropy_bits"]["before"]
-    assert report["docs_dropped"] > 0 and report["plan"]["languages"]["ja"]["rate"] < 1
+    shares = [s["achieved"] for s in report.share.values() if s["achieved"] > 0]
+    assert report.entropy_bits["after"] == pytest.approx(-sum(p * math.log2(p) for p in shares))
+    assert report.entropy_bits["after"] < report.entropy_bits["before"]
+    assert report.dropped > 0 and report.plan["languages"]["ja"]["rate"] < 1
     # Repeated documents add 4-grams but no new ones.
-    assert report["distinct_4gram_share"]["after"] < report["distinct_4gram_share"]["before"]
-    assert report["bytes_by_lang"]["en"]["train"] < report["bytes_by_lang"]["en"]["in"]  # val took some
+    assert report.distinct_4gram_share["after"] < report.distinct_4gram_share["before"]
+    assert report.bytes_by_lang["en"]["train"] < report.bytes_by_lang["en"]["in"]  # val took some
 
 
 def test_config_plans_from_the_shards(shards: list[Path], tmp_path: Path) -> None:
     report = balance(shards, tmp_path / "out", MixConfig(alpha=0.3, max_repeats=2), seed=0)
-    assert report["plan"]["method"] == "temperature" and report["max_copies"] <= 2
+    assert report.plan["method"] == "temperature" and report.max_copies <= 2
     # Temperature sampling only ever upsamples the smaller languages: the mix flattens.
-    assert report["entropy_bits"]["after"] > report["entropy_bits"]["before"]
-    assert report["docs_dropped"] == 0
+    assert report.entropy_bits["after"] > report.entropy_bits["before"]
+    assert report.dropped == 0
     with pytest.raises(ValueError, match="not in the mix plan"):
         balance(shards, tmp_path / "failed", plan_mix({"en": 10}), seed=0)
     assert not (tmp_path / "failed").exists() and leftovers(tmp_path / "failed") == []  # no output, no staging
@@ -203,13 +198,13 @@ def test_every_document_leaves_exactly_once(shards: list[Path], balanced: dict, 
     """Recounted from disk: each input is in train (however many copies), val, or dropped, exactly once."""
     report = balanced["report"]
     audit = audit_balance(shards, balanced["out"])
-    assert audit["docs_in"] == audit["train_originals"] + audit["val_docs"] + audit["docs_dropped"]
-    assert audit["train_originals"] < audit["train_docs"] and audit["docs_dropped"] > 0  # both paths exercised
+    assert audit["documents_in"] == audit["train_originals"] + audit["val_documents"] + audit["dropped"]
+    assert audit["train_originals"] < audit["train_documents"] and audit["dropped"] > 0  # both paths exercised
     assert audit["train_val_overlap"] == audit["placed_twice"] == audit["missing"] == audit["unknown"] == 0
     assert audit["exactly_once"] is True
-    for key in ("docs_in", "train_docs", "train_originals", "val_docs", "docs_dropped"):
-        assert audit[key] == report[key], key
-    assert report["dropped_bytes"] == sum(row["dropped_bytes"] for row in report["by_lang_source"])
+    for key in ("documents_in", "train_documents", "train_originals", "val_documents", "dropped"):
+        assert audit[key] == getattr(report, key), key
+    assert report.dropped_bytes == sum(row["dropped_bytes"] for row in report.by_lang_source)
 
     # The audit sees breakage: a val shard copied into train, and a lost dropped folder.
     broken = tmp_path / "broken"
@@ -217,8 +212,8 @@ def test_every_document_leaves_exactly_once(shards: list[Path], balanced: dict, 
     shutil.copy(list_shards(broken / "val")[0], broken / "train" / "part-99999.parquet")
     shutil.rmtree(broken / "dropped")
     bad = audit_balance(shards, broken)
-    assert bad["train_val_overlap"] == bad["val_docs"] > 0 and bad["placed_twice"] == bad["val_docs"]
-    assert bad["missing"] == report["docs_dropped"] and bad["exactly_once"] is False
+    assert bad["train_val_overlap"] == bad["val_documents"] > 0 and bad["placed_twice"] == bad["val_documents"]
+    assert bad["missing"] == report.dropped and bad["exactly_once"] is False
 
 
 def test_dropped_rows_keep_every_column_and_their_reason(shards: list[Path], balanced: dict) -> None:
@@ -255,7 +250,7 @@ def test_shuffle_spreads_copies_and_stays_deterministic(
     buffer smaller than train exercises the bounded path, where rows are displaced one by one."""
     default = _ids(balanced["out"] / "train")
     copies = _copy_positions(default)
-    assert len(copies) == balanced["report"]["docs_repeated"] > 100
+    assert len(copies) == balanced["report"].repeated > 100
     assert sum(map(_all_adjacent, copies)) <= 0.01 * len(copies)  # input order had every one adjacent
 
     small = balance(shards, tmp_path / "a", balanced["plan"], seed=3, shard_bytes=200_000,
@@ -271,9 +266,7 @@ def test_shuffle_spreads_copies_and_stays_deterministic(
     gaps = sorted(later - earlier for p in copies for earlier, later in pairwise(p))
     assert gaps[len(gaps) // 2] >= buffer_docs // 4  # copies land about a buffer's length apart
     assert _digest(tmp_path / "a" / "val") == _digest(balanced["out"] / "val")  # only train is shuffled
-    assert {k: v for k, v in small.items() if k != "shuffle_buffer_docs"} == {
-        k: v for k, v in balanced["report"].items() if k != "shuffle_buffer_docs"
-    }
+    assert replace(small, shuffle_buffer_docs=0) == replace(balanced["report"], shuffle_buffer_docs=0)
 
 
 def test_shuffle_buffer_must_hold_a_document(shards: list[Path], tmp_path: Path) -> None:
@@ -336,8 +329,8 @@ def test_val_is_stratified_by_language(toy_shards: list[Path]) -> None:
 
 def test_balance_splits_the_toy_corpus_by_language(toy_shards: list[Path], tmp_path: Path) -> None:
     report = balance(toy_shards, tmp_path / "a", seed=0)
-    assert report["val_docs_by_lang"] == {"en": 5, "mt": 0, "sw": 1} and report["val_docs"] == 6
-    assert report["min_val_docs"] == 1 and report["min_docs_for_val"] == 4
+    assert report.val_documents_by_lang == {"en": 5, "mt": 0, "sw": 1} and report.val_documents == 6
+    assert report.min_val_docs == 1 and report.min_docs_for_val == 4
     val_rows = [r for p in list_shards(tmp_path / "a" / "val") for r in pq.read_table(p).to_pylist()]
     assert {r["id"] for r in val_rows} == val_ids(toy_shards)
     inputs = [i for p in toy_shards for i in pq.read_table(p, columns=["id"]).column("id").to_pylist()]
@@ -353,10 +346,10 @@ def test_balance_splits_the_toy_corpus_by_language(toy_shards: list[Path], tmp_p
         assert _digest(tmp_path / "b" / name) == _digest(tmp_path / "a" / name), name
     plan = plan_mix(lang_bytes(toy_shards))  # a given plan: the pre-pass reads no text, same split
     given = balance(toy_shards, tmp_path / "c", plan, seed=0)
-    assert given["val_docs_by_lang"] == report["val_docs_by_lang"]
+    assert given.val_documents_by_lang == report.val_documents_by_lang
     assert _digest(tmp_path / "c" / "val") == _digest(tmp_path / "a" / "val")
     wider = balance(toy_shards, tmp_path / "d", seed=0, val_fraction=0.2, min_val_docs=0, min_docs_for_val=1)
-    assert wider["val_docs_by_lang"] == {"en": 20, "mt": 1, "sw": 2}
+    assert wider.val_documents_by_lang == {"en": 20, "mt": 1, "sw": 2}
     with pytest.raises(ValueError, match="val_fraction"):
         balance(toy_shards, tmp_path / "e", seed=0, val_fraction=2.0)
     assert not (tmp_path / "e").exists()
@@ -369,7 +362,7 @@ def test_every_measurable_language_has_val_documents(shards: list[Path], balance
         lang for p in list_shards(balanced["out"] / "val") for lang in pq.read_table(p).column("lang").to_pylist()
     )
     report = balanced["report"]
-    assert report["val_docs_by_lang"] == {lang: val_langs.get(lang, 0) for lang in sorted(docs)}
-    assert report["val_docs_by_lang"] == {lang: val_count(n) for lang, n in sorted(docs.items())}
+    assert report.val_documents_by_lang == {lang: val_langs.get(lang, 0) for lang in sorted(docs)}
+    assert report.val_documents_by_lang == {lang: val_count(n) for lang, n in sorted(docs.items())}
     assert {lang for lang, n in docs.items() if n >= 4} == set(val_langs)
-    assert sum(val_langs.values()) == report["val_docs"]
+    assert sum(val_langs.values()) == report.val_documents

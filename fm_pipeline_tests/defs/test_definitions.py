@@ -54,7 +54,7 @@ def test_materialize_all_source_partitions_in_process(fm_home: Path):
                                             partition_key=source)
             assert result.success
             (mat,) = result.asset_materializations_for_node("raw_corpus")
-            assert mat.metadata["documents"].value > 0, source
+            assert mat.metadata["kept"].value > 0, source
             checks = result.get_asset_check_evaluations()
             assert [(c.check_name, c.passed) for c in checks] == [("accounting", True)]
             assert (fm_home / "lake" / "raw_corpus" / source / "part-00000.parquet").exists()

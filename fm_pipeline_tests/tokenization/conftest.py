@@ -10,7 +10,7 @@ import pytest
 from fm_pipeline.curation.ingest import ingest_source
 from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
-from fm_pipeline.curation.mixing import split_of
+from fm_pipeline.curation.mixing.split import split_of
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.lake.documents import CORPUS_SCHEMA
 from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards

@@ -5,7 +5,9 @@ from collections import Counter
 import dagster as dg
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.mixing import DEFAULT_ALPHA, MixConfig, audit_balance, balance
+from fm_pipeline.curation.mixing.audit import audit_balance
+from fm_pipeline.curation.mixing.balance import balance
+from fm_pipeline.curation.mixing.plan import DEFAULT_ALPHA, MixConfig
 from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
@@ -68,18 +70,18 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
                      val_fraction=config.val_fraction, min_val_docs=config.min_val_docs,
                      min_docs_for_val=config.min_docs_for_val)
     audit = audit_balance(inputs, out)
-    shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report["share"].items()]
+    shares = [{"lang": lang, **{k: round(v, 4) for k, v in s.items()}} for lang, s in report.share.items()]
     worst = max((abs(s["achieved"] - s["achievable"]) for s in shares), default=0.0)
     mix_png = plots.language_mix(
-        {k: v["in"] for k, v in report["bytes_by_lang"].items()},
-        {k: v["train"] for k, v in report["bytes_by_lang"].items()}, out / PLOT,
-        target={k: v["target"] for k, v in report["share"].items()}, title="Language mix before and after balancing")
+        {k: v["in"] for k, v in report.bytes_by_lang.items()},
+        {k: v["train"] for k, v in report.bytes_by_lang.items()}, out / PLOT,
+        target={k: v["target"] for k, v in report.share.items()}, title="Language mix before and after balancing")
     splits = {split: list_shards(out / split) for split in ("train", "val")}
     stage = finish_stage(
         context, lake, mlflow_tracking, out=out, inputs=inputs, code_version=CODE_VERSION, splits=splits,
         params=config.model_dump(), artifacts=[mix_png],
-        metrics={k: report[k] for k in ("docs_in", "train_docs", "val_docs", "docs_dropped", "docs_repeated",
-                                        "train_bytes", "val_bytes")},
+        metrics={k: getattr(report, k) for k in ("documents_in", "train_documents", "val_documents", "dropped",
+                                                 "repeated", "train_bytes", "val_bytes")},
     )
     dropped = Counter(r for shard in list_shards(out / "dropped")
                       for r in pq.read_table(shard, columns=["reason"]).column("reason").to_pylist())
@@ -87,22 +89,22 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
         data_version=dg.DataVersion(stage.data_version),
         metadata={
             **parquet_metadata(splits["train"] + splits["val"], CORPUS_SCHEMA),
-            "documents_in": report["docs_in"],
-            "train_docs": report["train_docs"],
-            "val_docs": report["val_docs"],
-            "dropped_docs": report["docs_dropped"],
-            "repeated_docs": report["docs_repeated"],
-            "train_bytes": report["train_bytes"],
-            "val_bytes": report["val_bytes"],
+            "documents_in": report.documents_in,
+            "train_documents": report.train_documents,
+            "val_documents": report.val_documents,
+            "dropped": report.dropped,
+            "repeated": report.repeated,
+            "train_bytes": report.train_bytes,
+            "val_bytes": report.val_bytes,
             "language_mix": dg.MetadataValue.md(markdown_table(shares, ["lang", "target", "achievable", "achieved"])),
             "lang_by_source": dg.MetadataValue.md(markdown_table(
-                report["by_lang_source"], ["lang", "source", "docs_in", "bytes_in", "train_docs", "train_bytes",
-                                           "val_docs", "dropped_docs"])),
-            "bytes_by_lang": dg.MetadataValue.json(report["bytes_by_lang"]),
-            "val_docs_by_lang": dg.MetadataValue.json(report["val_docs_by_lang"]),
-            "language_entropy_bits": dg.MetadataValue.json(report["entropy_bits"]),
-            "distinct_4gram_share": dg.MetadataValue.json(report["distinct_4gram_share"]),
-            "plan": dg.MetadataValue.json(report["plan"]),
+                report.by_lang_source, ["lang", "source", "documents_in", "bytes_in", "train_documents",
+                                        "train_bytes", "val_documents", "dropped"])),
+            "bytes_by_lang": dg.MetadataValue.json(report.bytes_by_lang),
+            "val_documents_by_lang": dg.MetadataValue.json(report.val_documents_by_lang),
+            "language_entropy_bits": dg.MetadataValue.json(report.entropy_bits),
+            "distinct_4gram_share": dg.MetadataValue.json(report.distinct_4gram_share),
+            "plan": dg.MetadataValue.json(report.plan),
             "dropped_reasons": count_table(dict(dropped), "reason"),
             "language_mix_plot": plot(mix_png, "language mix before and after balancing"),
             **stage.metadata(out),

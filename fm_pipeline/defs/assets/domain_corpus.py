@@ -76,36 +76,36 @@ def domain_corpus(context: dg.AssetExecutionContext, config: DomainCorpusConfig,
                                 json.dumps(config.model_dump(), sort_keys=True)),
         extra={"input_root": str(input_root.resolve()), "input_version": input_ver},
         params={"domain": domain, "input": str(source), "input_version": input_ver, **config.model_dump()},
-        metrics={k: stats[k] for k in ("documents_in", "quarantined", "filter_rejected", "train_documents",
+        metrics={k: getattr(stats, k) for k in ("documents_in", "quarantined", "filter_rejected", "train_documents",
                                        "val_documents", "in_general_corpus")},
     )
     train_ids = {r["id"] for r in iter_rows(list_shards(out / "train"), columns=["id"])}
     val_ids = {r["id"] for r in iter_rows(list_shards(out / "val"), columns=["id"])}
     removed = count_rows(list_shards(out / "deduped" / "removed"))
-    accounted = stats["filter_rejected"] + removed + len(train_ids) + len(val_ids)
-    overlap = [{"domain_id": k, "general_id": v} for k, v in stats["overlap_examples"].items()]
+    accounted = stats.filter_rejected + removed + len(train_ids) + len(val_ids)
+    overlap = [{"domain_id": k, "general_id": v} for k, v in stats.overlap_examples.items()]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stage.data_version),
         metadata={
             **parquet_metadata(splits["train"] + splits["val"], CORPUS_SCHEMA),
-            "documents_in": stats["documents_in"],
-            "quarantined": stats["quarantined"],
-            "filter_rejected": stats["filter_rejected"],
-            "rejected_by_reason": dg.MetadataValue.json(stats["rejected_by_reason"]),
+            "documents_in": stats.documents_in,
+            "quarantined": stats.quarantined,
+            "filter_rejected": stats.filter_rejected,
+            "rejected_by_reason": dg.MetadataValue.json(stats.rejected_by_reason),
             "duplicates_removed": removed,
-            "train_documents": stats["train_documents"],
-            "val_documents": stats["val_documents"],
-            "lang_histogram": dg.MetadataValue.json(stats["lang_histogram"]),
-            "in_general_corpus": stats["in_general_corpus"],
+            "train_documents": stats.train_documents,
+            "val_documents": stats.val_documents,
+            "lang_histogram": dg.MetadataValue.json(stats.lang_histogram),
+            "in_general_corpus": stats.in_general_corpus,
             "general_overlap_examples": dg.MetadataValue.md(markdown_table(overlap, ["domain_id", "general_id"])),
-            "rejected_reasons": count_table(stats["rejected_by_reason"], "reason"),
-            "languages": language_table({"documents_in": stats["lang_histogram"]}),
+            "rejected_reasons": count_table(stats.rejected_by_reason, "reason"),
+            "languages": language_table({"documents_in": stats.lang_histogram}),
             "input_version": input_ver,
             **stage.metadata(out),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="accounting", passed=accounted == stats["documents_in"],
-                                metadata={"documents_in": stats["documents_in"], "accounted": accounted}),
+            dg.AssetCheckResult(check_name="accounting", passed=accounted == stats.documents_in,
+                                metadata={"documents_in": stats.documents_in, "accounted": accounted}),
             dg.AssetCheckResult(check_name="train_val_disjoint", passed=not train_ids & val_ids,
                                 metadata={"shared": len(train_ids & val_ids)}),
         ],

@@ -44,7 +44,7 @@ class InputsChangedError(RuntimeError):
     retry_policy=IO_RETRY,
     automation_condition=RERUN_ON_CHANGE,
     check_specs=[dg.AssetCheckSpec("accounting", asset="raw_corpus", blocking=True,
-                                   description="records seen = documents written + quarantined")],
+                                   description="documents in = kept + quarantined")],
 )
 def raw_corpus(context: dg.AssetExecutionContext, config: RawCorpusConfig, lake: LakeResource,
                mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
@@ -66,11 +66,11 @@ source, folder, out, library_config(config, IngestConfig))
         data_version=version_of(fingerprints, CODE_VERSION, json.dumps(config.model_dump(), sort_keys=True)),
         extra={"input_root": str(folder.resolve()), "input_version": before},
         params={"source": source, "input_folder": str(folder), "input_version": before, **config.model_dump()},
-        metrics={"files": stats.files, "input_bytes": stats.input_bytes, "documents": stats.documents,
+        metrics={"files": stats.files, "input_bytes": stats.input_bytes, "kept": stats.kept,
                  "quarantined": stats.quarantined},
     )
     audit = audit_accounting(out)
-    balanced = audit["records_seen"] == audit["documents_written"] + audit["quarantined"]
+    balanced = audit["documents_in"] == audit["kept"] + audit["quarantined"]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stage.data_version),
         metadata={
@@ -78,13 +78,13 @@ source, folder, out, library_config(config, IngestConfig))
             "files": stats.files,
             "input_bytes": stats.input_bytes,
             "input_version": before,
-            "documents": stats.documents,
+            "kept": stats.kept,
             "text_bytes": stats.text_bytes,
             "quarantined": stats.quarantined,
             "quarantined_by_kind": dg.MetadataValue.json(stats.quarantined_by_kind),
             "quarantine_reasons": count_table(stats.quarantined_by_kind, "kind", "records"),
-            "documents_by_format": dg.MetadataValue.json(stats.documents_by_format),
-            "formats": count_table(stats.documents_by_format, "format"),
+            "kept_by_format": dg.MetadataValue.json(stats.kept_by_format),
+            "formats": count_table(stats.kept_by_format, "format"),
             "shards": len(stats.shards),
             **stage.metadata(out),
         },
