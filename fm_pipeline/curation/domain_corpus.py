@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation.dedup import (
-    DEFAULT_VERIFY_THRESHOLD,
-    MinHashConfig,
-    dedup_corpus,
-    find_duplicates,
-)
+from fm_pipeline.curation.dedup.clusters import DEFAULT_VERIFY_THRESHOLD, find_duplicates
+from fm_pipeline.curation.dedup.minhash import MinHashConfig
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.mixing import val_ids
@@ -122,8 +119,8 @@ def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, gen
         "filter_rejected": filtered.rejected,
         "rejected_by_reason": filtered.rejected_by_reason,
         "lang_histogram": filtered.lang_histogram,
-        "exact_duplicates": dedup["exact_duplicates"],
-        "near_duplicates": dedup["near_duplicates"],
+        "exact_duplicates": dedup.exact_duplicates,
+        "near_duplicates": dedup.near_duplicates,
         "kept": count_rows(kept),
         "train_documents": splits["train"],
         "val_documents": splits["val"],
