@@ -29,7 +29,8 @@ from typing import Any
 
 from benchmarks import datatrove_peer
 from fm_pipeline.curation.content import content_filters
-from fm_pipeline.curation.dedup import dedup_corpus, minhash_signatures
+from fm_pipeline.curation.dedup.minhash import minhash_signatures
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import DocumentFilter, FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.langid.backends import get_detector
@@ -202,13 +203,12 @@ def filter_stage(shards: list[Path], out: Path, mb: float, docs: int) -> dict[st
 def minhash(shards: list[Path], out: Path, mb: float, docs: int) -> dict[str, Any]:
     """dedup_corpus on processes=1 and 2: signature throughput and the global duplicate search."""
     runs: dict[str, Any] = {}
-    result: dict[str, Any] = {}
     for processes in (1, 2):
         work = out / f"dedup-{processes}"
         cpu = _self_cpu() + _children_cpu()
         result = dedup_corpus(shards, work, processes=processes)
         cpu = _self_cpu() + _children_cpu() - cpu
-        seconds = result["seconds"]
+        seconds = result.seconds
         runs[f"signatures_processes_{processes}"] = _rate(mb, docs, seconds["signatures"], cores=processes)
         runs[f"dedup_corpus_mb_per_cpu_s_processes_{processes}"] = round(mb / cpu, 3)
         runs[f"find_duplicates_seconds_processes_{processes}"] = round(seconds["find_duplicates"], 3)
@@ -221,9 +221,10 @@ def minhash(shards: list[Path], out: Path, mb: float, docs: int) -> dict[str, An
         mb / max(runs["signatures_processes_2"]["seconds"] - startup, 1e-9), 3)
     runs["note"] = ("signatures read raw shards and write signature files; processes=1 runs inline, "
                     "processes=2 includes spawning the pool (pool_startup_seconds)")
-    runs["duplicates"] = {key: result[key] for key in ("docs_in", "exact_duplicates", "near_duplicates",
-                                                        "candidate_pairs", "verified_pairs", "kept", "removed")}
-    runs["minhash"] = result["minhash"]
+    runs["duplicates"] = {key: getattr(result, key) for key in ("documents_in", "exact_duplicates",
+                                                                "near_duplicates", "candidate_pairs",
+                                                                "verified_pairs", "kept", "removed")}
+    runs["minhash"] = result.minhash
     return runs
 
 

@@ -29,14 +29,9 @@ import pyarrow.parquet as pq
 from datasketch import MinHash
 
 from benchmarks.near_duplicates import build_eval_set, evaluate, run_dedup
-from fm_pipeline.curation.dedup import (
-    MinHashConfig,
-    compute_signatures,
-    dedup_corpus,
-    minhash_signatures,
-    shingle_hash32,
-    shingles,
-)
+from fm_pipeline.curation.dedup.minhash import MinHashConfig, minhash_signatures, shingle_hash32, shingles
+from fm_pipeline.curation.dedup.signatures import compute_signatures
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from tools.corpora import SHARED_CORPORA
@@ -181,21 +176,21 @@ def main() -> None:
                 "corpus": {"docs": len(docs), "mb": round(mb, 3), "shards": args.shards, "lang": "en"},
                 "cpus": os.cpu_count(),
                 "load_average_1min": round(os.getloadavg()[0], 2),
-                "minhash": one["minhash"],
+                "minhash": one.minhash,
                 "signatures_in_memory_1_core": {
                     "mb_per_s": round(mb / minhash_s, 2),
                     "docs_per_s": round(len(docs) / minhash_s),
                     "mb_per_cpu_s": round(mb / minhash_cpu, 2),
                 },
                 "signatures_files_1_process": {
-                    "mb_per_s": round(mb / one["seconds"]["signatures"], 2),
-                    "docs_per_s": round(len(docs) / one["seconds"]["signatures"]),
-                    "seconds": round(one["seconds"]["signatures"], 3),
+                    "mb_per_s": round(mb / one.seconds["signatures"], 2),
+                    "docs_per_s": round(len(docs) / one.seconds["signatures"]),
+                    "seconds": round(one.seconds["signatures"], 3),
                 },
                 "signatures_files_2_process_pool": {
-                    "mb_per_s": round(mb / two["seconds"]["signatures"], 2),
-                    "docs_per_s": round(len(docs) / two["seconds"]["signatures"]),
-                    "seconds": round(two["seconds"]["signatures"], 3),
+                    "mb_per_s": round(mb / two.seconds["signatures"], 2),
+                    "docs_per_s": round(len(docs) / two.seconds["signatures"]),
+                    "seconds": round(two.seconds["signatures"], 3),
                     "note": "dedup_corpus(processes=2): includes starting 2 spawn workers",
                 },
                 "signatures_files_2_process_pool_warm": {
@@ -204,21 +199,21 @@ def main() -> None:
                     "seconds": round(warm_s, 3),
                     "pool_startup_seconds": round(startup_s, 3),
                 },
-                "signatures_cached_rerun_seconds": round(cached["seconds"]["signatures"], 3),
+                "signatures_cached_rerun_seconds": round(cached.seconds["signatures"], 3),
                 "datasketch_update_batch_1_core": {
                     "mb_per_cpu_s": round(sample_mb / datasketch_cpu, 2),
                     "docs": len(sample),
                     "note": "same shingles and hash values, one MinHash per document",
                 },
                 "lsh_union_find": {
-                    "seconds": round(one["seconds"]["find_duplicates"], 3),
-                    "candidate_pairs": one["candidate_pairs"],
-                    "verified_pairs": one["verified_pairs"],
-                    "exact_duplicates": one["exact_duplicates"],
-                    "near_duplicates": one["near_duplicates"],
+                    "seconds": round(one.seconds["find_duplicates"], 3),
+                    "candidate_pairs": one.candidate_pairs,
+                    "verified_pairs": one.verified_pairs,
+                    "exact_duplicates": one.exact_duplicates,
+                    "near_duplicates": one.near_duplicates,
                     "planted_near_duplicates": len(docs) - len(originals),
                 },
-                "apply_seconds": round(one["seconds"]["apply"], 3),
+                "apply_seconds": round(one.seconds["apply"], 3),
                 "near_duplicates": quality,
             },
             indent=2,

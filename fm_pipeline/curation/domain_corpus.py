@@ -14,12 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fm_pipeline.curation.dedup import (
-    DEFAULT_VERIFY_THRESHOLD,
-    MinHashConfig,
-    dedup_corpus,
-    find_duplicates,
-)
+from fm_pipeline.curation.dedup.clusters import DEFAULT_VERIFY_THRESHOLD, find_duplicates
+from fm_pipeline.curation.dedup.minhash import MinHashConfig
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.curation.mixing.split import val_ids
@@ -147,8 +144,8 @@ def _build(domain: str, input_dir: Path, stage: Path, signature_cache: Path, gen
         filter_rejected=filtered.rejected,
         rejected_by_reason=filtered.rejected_by_reason,
         lang_histogram=filtered.lang_histogram,
-        exact_duplicates=dedup["exact_duplicates"],
-        near_duplicates=dedup["near_duplicates"],
+        exact_duplicates=dedup.exact_duplicates,
+        near_duplicates=dedup.near_duplicates,
         kept=count_rows(kept),
         train_documents=splits[TRAIN],
         val_documents=splits[VAL],

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.curation.dedup import dedup_corpus
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.mixing.balance import balance
 from fm_pipeline.lake import staging

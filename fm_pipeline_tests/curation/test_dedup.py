@@ -13,15 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from fm_pipeline.curation.dedup import (
-    MinHashConfig,
-    compute_signatures,
-    dedup_corpus,
-    exact_key,
-    find_duplicates,
-    shingle_hash32,
-    shingles,
-)
+from fm_pipeline.curation.dedup.clusters import find_duplicates
+from fm_pipeline.curation.dedup.minhash import MinHashConfig, exact_key, shingle_hash32, shingles
+from fm_pipeline.curation.dedup.signatures import compute_signatures
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 from fm_pipeline.lake.parquet_io import list_shards
 from tools.text_chunks import chunk_text
@@ -186,19 +181,19 @@ def test_longer_text_then_smallest_id_break_ties(tmp_path: Path, shared_corpora:
 def test_every_row_leaves_exactly_once(corpus: dict, deduped: dict) -> None:
     kept, removed = _rows(deduped["out"] / "kept"), _rows(deduped["out"] / "removed")
     n_in = len(corpus["originals"]) + len(corpus["copies"])
-    assert len(kept) + len(removed) == n_in == deduped["stats"]["docs_in"]
+    assert len(kept) + len(removed) == n_in == deduped["stats"].documents_in
     assert {r["id"] for r in kept} | {r["id"] for r in removed} == {
         d.id for d in corpus["originals"] + corpus["copies"]
     }
     assert not {r["id"] for r in kept} & {r["id"] for r in removed}
     assert pq.read_schema(list_shards(deduped["out"] / "removed")[0]).names == [*CORPUS_SCHEMA.names, "duplicate_of"]
     stats = deduped["stats"]
-    assert stats["kept"] == len(kept) and stats["removed"] == len(removed)
-    assert stats["exact_duplicates"] + stats["near_duplicates"] == len(removed)
-    assert sum(size * count for size, count in stats["cluster_sizes"].items()) == len(removed) + sum(
-        stats["cluster_sizes"].values()
+    assert stats.kept == len(kept) and stats.removed == len(removed)
+    assert stats.exact_duplicates + stats.near_duplicates == len(removed)
+    assert sum(size * count for size, count in stats.cluster_sizes.items()) == len(removed) + sum(
+        stats.cluster_sizes.values()
     )
-    assert all(len(member["text"]) <= 80 for cluster in stats["examples"] for member in cluster)
+    assert all(len(member["text"]) <= 80 for cluster in stats.examples for member in cluster)
 
 
 def test_signature_cache(corpus: dict, deduped: dict, tmp_path: Path) -> None:
@@ -207,9 +202,9 @@ def test_signature_cache(corpus: dict, deduped: dict, tmp_path: Path) -> None:
     sig_files = sorted((out / "signatures").glob("*.parquet"))
     before = {p: p.stat().st_mtime_ns for p in sig_files}
     again = dedup_corpus(corpus["shards"], out, processes=1)
-    assert (again["signatures_computed"], again["signatures_cached"]) == (0, len(corpus["shards"]))
+    assert (again.signatures_computed, again.signatures_cached) == (0, len(corpus["shards"]))
     assert {p: p.stat().st_mtime_ns for p in sig_files} == before
-    assert again["removed"] == deduped["stats"]["removed"]
+    assert again.removed == deduped["stats"].removed
 
     changed = tmp_path / "in"
     shards = [changed / s.name for s in corpus["shards"]]
@@ -221,8 +216,8 @@ def test_signature_cache(corpus: dict, deduped: dict, tmp_path: Path) -> None:
     books = pq.read_table(shards[1]).to_pylist()
     _write(shards[1], [Document.from_row(r) for r in books[:-1]])
     third = dedup_corpus(shards, work, processes=1)
-    assert (third["signatures_computed"], third["signatures_cached"]) == (1, 2)
-    assert third["docs_in"] == deduped["stats"]["docs_in"] - 1
+    assert (third.signatures_computed, third.signatures_cached) == (1, 2)
+    assert third.documents_in == deduped["stats"].documents_in - 1
 
 
 def test_datatrove_layout_is_available() -> None:

@@ -22,7 +22,8 @@ from benchmarks.near_duplicates import (
     sample_corpus_documents,
     sample_family,
 )
-from fm_pipeline.curation.dedup import MinHashConfig, compute_signatures, shingles
+from fm_pipeline.curation.dedup.minhash import MinHashConfig, shingles
+from fm_pipeline.curation.dedup.signatures import compute_signatures
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
 
 RAW = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data" / "raw"

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import fm_pipeline
-from fm_pipeline.curation.dedup import compute_signatures
+from fm_pipeline.curation.dedup.signatures import compute_signatures
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document

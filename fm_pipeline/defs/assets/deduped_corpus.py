@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from fm_pipeline.curation.dedup import MinHashConfig, dedup_corpus
+from fm_pipeline.curation.dedup.minhash import MinHashConfig
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
@@ -51,31 +52,31 @@ def deduped_corpus(context: dg.AssetExecutionContext, config: DedupedCorpusConfi
     )
     audit = {"documents_in": count_rows(inputs), "kept": count_rows(list_shards(out / "kept")),
              "removed": count_rows(list_shards(out / "removed"))}
-    examples = [{"cluster": i, **member} for i, cluster in enumerate(stats["examples"]) for member in cluster]
+    examples = [{"cluster": i, **member} for i, cluster in enumerate(stats.examples) for member in cluster]
     stage = finish_stage(
         context, lake, mlflow_tracking, out=out, inputs=inputs, code_version=CODE_VERSION,
         params=config.model_dump(),
-        metrics={k: stats[k] for k in ("docs_in", "kept", "exact_duplicates", "near_duplicates", "candidate_pairs",
-                                       "verified_pairs")},
+        metrics={k: getattr(stats, k) for k in ("documents_in", "kept", "exact_duplicates", "near_duplicates",
+                                                "candidate_pairs", "verified_pairs")},
     )
     kept = list_shards(out / "kept")
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stage.data_version),
         metadata={
             **parquet_metadata(kept, CORPUS_SCHEMA),
-            "documents_in": stats["docs_in"],
-            "kept": stats["kept"],
-            "exact_duplicates": stats["exact_duplicates"],
-            "near_duplicates": stats["near_duplicates"],
-            "candidate_pairs": stats["candidate_pairs"],
-            "verified_pairs": stats["verified_pairs"],
-            "cluster_size_histogram": dg.MetadataValue.json({str(k): v for k, v in stats["cluster_sizes"].items()}),
+            "documents_in": stats.documents_in,
+            "kept": stats.kept,
+            "exact_duplicates": stats.exact_duplicates,
+            "near_duplicates": stats.near_duplicates,
+            "candidate_pairs": stats.candidate_pairs,
+            "verified_pairs": stats.verified_pairs,
+            "cluster_size_histogram": dg.MetadataValue.json({str(k): v for k, v in stats.cluster_sizes.items()}),
             "example_clusters": dg.MetadataValue.md(markdown_table(examples, sorted({k for e in examples for k in e}))),
-            "signatures_computed": stats["signatures_computed"],
-            "signatures_cached": stats["signatures_cached"],
-            "minhash": dg.MetadataValue.json(stats["minhash"]),
-            "removed_reasons": count_table({"exact_duplicate": stats["exact_duplicates"],
-                                            "near_duplicate": stats["near_duplicates"]}, "reason"),
+            "signatures_computed": stats.signatures_computed,
+            "signatures_cached": stats.signatures_cached,
+            "minhash": dg.MetadataValue.json(stats.minhash),
+            "removed_reasons": count_table({"exact_duplicate": stats.exact_duplicates,
+                                            "near_duplicate": stats.near_duplicates}, "reason"),
             "languages": language_table({"documents_in": lang_counts(inputs), "kept": lang_counts(kept),
                                          "removed": lang_counts(list_shards(out / "removed"))}),
             **stage.metadata(out),

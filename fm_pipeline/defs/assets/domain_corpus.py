@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from fm_pipeline.curation.dedup import MinHashConfig
+from fm_pipeline.curation.dedup.minhash import MinHashConfig
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig as DomainCurationConfig
 from fm_pipeline.curation.domain_corpus import build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
