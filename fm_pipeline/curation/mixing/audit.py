@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.mixing.sampling import REPEAT_SEPARATOR
+from fm_pipeline.lake.layout import DROPPED, REPEAT_MARK, TRAIN, VAL
 from fm_pipeline.lake.parquet_io import list_shards
 
-_COPY_SUFFIX = REPEAT_SEPARATOR + r"\d+$"  # an RE2 pattern (pyarrow.compute): the `#rep<k>` of a copy
+_COPY_SUFFIX = REPEAT_MARK + r"\d+$"  # an RE2 pattern (pyarrow.compute): the `#rep<k>` of a copy
 
 
 def _ids(paths: Sequence[Path]) -> pa.Array:
@@ -37,9 +37,9 @@ def audit_balance(input_shards: Sequence[Path], out_dir: Path) -> dict[str, Any]
     `exactly_once` is true when the counts add up and those four are all zero.
     """
     inputs = _ids([Path(p) for p in input_shards])
-    train = _ids(list_shards(Path(out_dir) / "train"))
+    train = _ids(list_shards(Path(out_dir) / TRAIN))
     originals = pc.unique(pc.replace_substring_regex(train, pattern=_COPY_SUFFIX, replacement=""))
-    val, dropped = _ids(list_shards(Path(out_dir) / "val")), _ids(list_shards(Path(out_dir) / "dropped"))
+    val, dropped = _ids(list_shards(Path(out_dir) / VAL)), _ids(list_shards(Path(out_dir) / DROPPED))
     placed = pa.concat_arrays([originals, val, dropped])
     counts = pc.value_counts(placed)
     distinct = counts.field("values")

@@ -19,7 +19,6 @@ from typing import Any
 from fm_pipeline.curation.mixing.plan import MixConfig, MixPlan, plan_mix
 from fm_pipeline.curation.mixing.sampling import (
     DEFAULT_SHUFFLE_BUFFER_DOCS,
-    REPEAT_SEPARATOR,
     ShuffleBuffer,
     copies_of,
     keyed_unit,
@@ -32,10 +31,11 @@ from fm_pipeline.curation.mixing.split import (
 )
 from fm_pipeline.curation.words import split_words
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA
+from fm_pipeline.lake.layout import DROPPED, REPEAT_MARK, TRAIN, VAL
 from fm_pipeline.lake.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows
 from fm_pipeline.lake.staging import staged_dir
 
-OUTPUT_FOLDERS = ("train", "val", "dropped")
+OUTPUT_FOLDERS = (TRAIN, VAL, DROPPED)
 _CELL_COUNTS = ("documents_in", "bytes_in", "train_documents", "train_bytes", "val_documents", "val_bytes",
                 "dropped", "dropped_bytes")
 """The counts of one (language, source) row of `BalanceStats.by_lang_source`."""
@@ -152,9 +152,9 @@ def balance(
     with staged_dir(Path(out_dir)) as staging:
         for split in OUTPUT_FOLDERS:
             (staging / split).mkdir()
-        train = ShardWriter(staging / "train", CORPUS_SCHEMA, shard_bytes)
-        val = ShardWriter(staging / "val", CORPUS_SCHEMA, shard_bytes)
-        dropped = ShardWriter(staging / "dropped", REJECTED_SCHEMA, shard_bytes)
+        train = ShardWriter(staging / TRAIN, CORPUS_SCHEMA, shard_bytes)
+        val = ShardWriter(staging / VAL, CORPUS_SCHEMA, shard_bytes)
+        dropped = ShardWriter(staging / DROPPED, REJECTED_SCHEMA, shard_bytes)
         for row in iter_rows(shards, columns=CORPUS_SCHEMA.names):
             lang, doc_id = row["lang"], row["id"]
             if lang not in plan.rates:
@@ -180,7 +180,7 @@ def balance(
                 cell["dropped_bytes"] += size
                 totals["dropped"] += 1
             for k in range(n):
-                out = shuffle.push(row if k == 0 else {**row, "id": f"{doc_id}{REPEAT_SEPARATOR}{k}"})
+                out = shuffle.push(row if k == 0 else {**row, "id": f"{doc_id}{REPEAT_MARK}{k}"})
                 if out is not None:
                     train.write(out)
             cell["train_documents"] += n

@@ -16,7 +16,6 @@ import hashlib
 import math
 from typing import Any
 
-REPEAT_SEPARATOR = "#rep"
 # Copies of a document enter the buffer together and leave after about this many documents each, so they end
 # up thousands of documents apart; 10,000 documents of a few KB is tens of MB of memory.
 DEFAULT_SHUFFLE_BUFFER_DOCS = 10_000
