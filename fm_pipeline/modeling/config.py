@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
+
+from fm_pipeline.lake.config_dicts import known_fields
 
 ARCHITECTURES = ("decoder_only", "encoder_only", "encoder_decoder")
 NORMS = ("rmsnorm", "layernorm")
@@ -96,8 +98,4 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Unknown keys are refused rather than dropped, so a typo in a config file cannot go unnoticed."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields: {unknown}")
-        return cls(**data)
+        return cls(**known_fields(cls, data))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fm_pipeline.lake.config_dicts import known_fields, plain_dict
 from fm_pipeline.modeling.config import ModelConfig
 
 RESUME_MODES = ("auto", "never", "must")
@@ -73,17 +74,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only."""
-        data = asdict(self)
-        data["betas"] = list(self.betas)
-        return data
+        return plain_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Unknown keys are refused, so a misspelt knob fails loudly instead of silently keeping its default."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {unknown}")
-        data = dict(data)
+        data = known_fields(cls, data)
         if isinstance(data.get("model"), dict):
             data["model"] = ModelConfig.from_dict(data["model"])
         if "betas" in data:
