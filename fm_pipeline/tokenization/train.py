@@ -8,12 +8,12 @@ language, and the second keeps each document with its language's rate, which onl
 Whether a document is kept is decided by a hash of (seed, id), so the sample depends only on the shards and
 the config.
 
-Settings (see `TokenizerConfig`) keep the seed's BPE, character coverage, special tokens and byte fallback,
-but make the tokenizer lossless by default (identity normalization, whitespace kept, whitespace-only pieces
-allowed): decode(encode(text)) == text for curated text, so a generative model can write capitals, line
-breaks and code indentation, and bits per byte are measured on the text the model actually sees. The seed's
-lossy `nmt_nfkc_cf` (NFKC, case folding, newlines to spaces, runs of spaces collapsed) stays one config
-change away.
+Settings (see `TokenizerConfig`) keep the usual multilingual recipe (BPE, character coverage 0.9995, five
+special tokens) plus byte fallback, but make the tokenizer lossless by default (identity normalization,
+whitespace kept, whitespace-only pieces allowed): decode(encode(text)) == text for curated text, so a
+generative model can write capitals, line breaks and code indentation, and bits per byte are measured on the
+text the model actually sees. The usual lossy `nmt_nfkc_cf` (NFKC, case folding, newlines to spaces, runs of
+spaces collapsed) stays one config change away.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Ids fixed by the contract with the model and the packed-token format.
 SPECIAL_TOKENS: dict[str, int] = {"<PAD>": 0, "<UNK>": 1, "<BOS>": 2, "<EOS>": 3, "<MASK>": 4}
-# The SentencePiece trainer options that give the seed's special tokens their ids. "<MASK>" is a control
+# The SentencePiece trainer options that give the five special tokens their ids. "<MASK>" is a control
 # symbol, not a user-defined one, so "<MASK>" written in a document stays text.
 SPECIAL_TOKEN_OPTIONS: dict[str, object] = {
     "pad_id": 0, "pad_piece": "<PAD>", "unk_id": 1, "unk_piece": "<UNK>",
@@ -76,8 +76,8 @@ class TokenizerConfig:
     seed: int = 0
 
     @classmethod
-    def seed_settings(cls, **overrides: Any) -> TokenizerConfig:
-        """The seed project's lossy normalization: NFKC, case folding, NMT whitespace rules."""
+    def lossy_settings(cls, **overrides: Any) -> TokenizerConfig:
+        """The usual lossy normalization: NFKC, case folding, NMT whitespace rules."""
         base: dict[str, Any] = {"normalization_rule_name": "nmt_nfkc_cf", "remove_extra_whitespaces": True,
                                 "allow_whitespace_only_pieces": False}
         return cls(**{**base, **overrides})

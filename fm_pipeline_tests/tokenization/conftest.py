@@ -50,10 +50,10 @@ def trained(sample_splits: dict[str, Path], tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def trained_seed_settings(sample_splits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """The same with the seed's lossy `nmt_nfkc_cf` normalization."""
+def trained_lossy_settings(sample_splits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The same with the lossy `nmt_nfkc_cf` normalization."""
     out = tmp_path_factory.mktemp("tokenizer_seed")
-    config = TokenizerConfig.seed_settings(vocab_size=SMALL_VOCAB)
+    config = TokenizerConfig.lossy_settings(vocab_size=SMALL_VOCAB)
     return train_tokenizer(list_shards(sample_splits["train"]), out, config)
 
 

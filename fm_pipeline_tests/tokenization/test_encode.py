@@ -31,7 +31,7 @@ SPLITS = ("train", "val")
 # The pipeline's tokenizer settings (`train.TokenizerConfig`): lossless, so documents decode back exactly.
 LOSSLESS = {"normalization_rule_name": "identity", "remove_extra_whitespaces": False,
             "allow_whitespace_only_pieces": True}
-# The seed's lossy settings: SentencePiece's default NFKC normalization, runs of whitespace collapsed.
+# Lossy settings: SentencePiece's default NFKC normalization, runs of whitespace collapsed.
 NFKC: dict[str, object] = {}
 
 

@@ -69,30 +69,30 @@ def test_same_ids_on_corners_and_fuzz(trained: TrainResult, tmp_path: Path) -> N
     assert _same_ids(sp, hf, CORNERS + _fuzz(trained.model_path)) == []
 
 
-def test_seed_settings_same_ids_on_nfc_text(
-    trained_seed_settings: TrainResult, sample_texts: dict[str, list[str]], tmp_path: Path
+def test_lossy_settings_same_ids_on_nfc_text(
+    trained_lossy_settings: TrainResult, sample_texts: dict[str, list[str]], tmp_path: Path
 ) -> None:
     """nmt_nfkc_cf goes through the model's own character map (`Precompiled`): case folding, NFKC and the NMT
     whitespace rules match on NFC text, the corners and the fuzz."""
-    sp, hf = _pair(trained_seed_settings, tmp_path)
-    texts = sample_texts["train"] + sample_texts["val"] + CORNERS + _fuzz(trained_seed_settings.model_path, 1000)
+    sp, hf = _pair(trained_lossy_settings, tmp_path)
+    texts = sample_texts["train"] + sample_texts["val"] + CORNERS + _fuzz(trained_lossy_settings.model_path, 1000)
     texts = [unicodedata.normalize("NFC", t) for t in texts]
     assert _same_ids(sp, hf, texts) == []
     assert sp.encode("ABC Ǆ ß ΣΑΣ") == hf.encode("ABC Ǆ ß ΣΑΣ").ids == sp.encode("abc ǆ ß σασ")
 
 
-def test_seed_settings_same_ids_on_nfc_udhr(trained_seed_settings: TrainResult, shared_corpora: Path,
+def test_lossy_settings_same_ids_on_nfc_udhr(trained_lossy_settings: TrainResult, shared_corpora: Path,
                                             tmp_path: Path) -> None:
-    sp, hf = _pair(trained_seed_settings, tmp_path)
+    sp, hf = _pair(trained_lossy_settings, tmp_path)
     lines = (shared_corpora / "multilingual" / "udhr.jsonl").read_text("utf-8").splitlines()
     texts = [unicodedata.normalize("NFC", json.loads(line)["text"]) for line in lines]
     assert _same_ids(sp, hf, texts) == []
 
 
 @pytest.mark.parametrize("text", ["A\u0301", "X\u0302", "ｶﾞ"])
-def test_known_divergence_precompiled_clusters(trained_seed_settings: TrainResult, tmp_path: Path, text: str) -> None:
+def test_known_divergence_precompiled_clusters(trained_lossy_settings: TrainResult, tmp_path: Path, text: str) -> None:
     """Documented in hf_export: a cluster whose first code point the table changes. Identity has no table."""
-    sp, hf = _pair(trained_seed_settings, tmp_path)
+    sp, hf = _pair(trained_lossy_settings, tmp_path)
     assert sp.encode(text) != hf.encode(text).ids
 
 

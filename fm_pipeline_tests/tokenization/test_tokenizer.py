@@ -189,7 +189,7 @@ def test_model_proto_reader_agrees_with_sentencepiece(trained: TrainResult) -> N
     assert model.trainer.allow_whitespace_only_pieces and model.trainer.byte_fallback
 
 
-def test_seed_settings_normalize_case_and_whitespace(trained_seed_settings: TrainResult) -> None:
-    sp = _processor(trained_seed_settings)
+def test_lossy_settings_normalize_case_and_whitespace(trained_lossy_settings: TrainResult) -> None:
+    sp = _processor(trained_lossy_settings)
     assert sp.decode(sp.encode("Hello  World\nAgain")) == "hello world again"
     assert [sp.id_to_piece(i) for i in range(5)] == ["<PAD>", "<UNK>", "<BOS>", "<EOS>", "<MASK>"]

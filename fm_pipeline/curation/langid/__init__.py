@@ -13,6 +13,6 @@ Three backends (`backends`), all offline and deterministic:
 A backend's probabilities go through the same rules (`backends._decide`): labels folded into 639-1 codes, the
 language must be written in one of the text's scripts (`scripts`), a dialect continuum's share goes to its
 likeliest standard, and letters a language's alphabet lacks weigh it down. Codes are ISO 639-1, or "und" when
-the language is unknown or has no 639-1 code (DESIGN.md contract). `segments.identify` reads a whole document
+the language is unknown or has no 639-1 code (the lake contract). `segments.identify` reads a whole document
 segment by segment and notices code-switching.
 """

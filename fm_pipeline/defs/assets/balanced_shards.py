@@ -25,7 +25,7 @@ PLOT = "_plots/language_mix.png"
 
 class BalancedShardsConfig(dg.Config):
     method: str = "weights"
-    """"weights" (per-language targets, the seed's defaults unless `weights` is set) or "temperature"."""
+    """"weights" (per-language targets, `DEFAULT_WEIGHTS` unless `weights` is set) or "temperature"."""
     weights: dict[str, float] | None = None
     alpha: float = DEFAULT_ALPHA
     max_repeats: float = 4.0

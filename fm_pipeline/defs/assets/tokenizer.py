@@ -30,7 +30,7 @@ class TokenizerConfig(dg.Config):
     vocab_size: int = 8192
     character_coverage: float = 0.9995
     normalization: str = "identity"
-    """"identity" (lossless, the default) or "nmt_nfkc_cf" (the seed's: NFKC, case folding, whitespace rules)."""
+    """"identity" (lossless, the default) or "nmt_nfkc_cf" (lossy: NFKC, case folding, whitespace rules)."""
     max_sample_mb: int = 100
     seed: int = 0
 
@@ -48,13 +48,13 @@ class TokenizerConfig(dg.Config):
 )
 def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, lake: LakeResource,
               mlflow_tracking: MlflowTracking) -> dg.MaterializeResult:
-    """BPE with byte fallback and the seed's special tokens; also exported as a Hugging Face tokenizer.json.
+    """BPE with byte fallback and the five special tokens; also exported as a Hugging Face tokenizer.json.
     Its data version is the hash of the model, vocabulary and tokenizer.json (training is deterministic)."""
     if config.normalization not in ("identity", "nmt_nfkc_cf"):
         raise ValueError(f"normalization must be 'identity' or 'nmt_nfkc_cf', not {config.normalization!r}")
     tok_config = library_config(
         config, TokenizerTrainConfig, renames={"normalization": "normalization_rule_name"},
-        make=TokenizerTrainConfig.seed_settings if config.normalization == "nmt_nfkc_cf" else None)
+        make=TokenizerTrainConfig.lossy_settings if config.normalization == "nmt_nfkc_cf" else None)
     out = lake.path("tokenizer")
     train_shards = list_shards(lake.path("balanced_shards") / "train")
     val_shards = list_shards(lake.path("balanced_shards") / "val")
