@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from operator import itemgetter
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -109,7 +110,7 @@ class AdultContent(Rule):
     def check(self, view: TextView) -> str | None:
         if view.url and self._banned_host(_hostname(view.url)):
             return self._reason("url")
-        hits = _ADULT_BY_LANG.get(view.lang, _ADULT_ANY).count(view.text.lower())
+        hits = _ADULT_BY_LANG.get(view.lang, _ADULT_ANY).count(view.lowered)
         if not hits:
             return None
         total = sum(hits.values())
@@ -184,9 +185,9 @@ class Spam(Rule):
         self.min_words = min_words
 
     def check(self, view: TextView) -> str | None:
-        lowered = view.text.lower()
-        tokens = Counter(split_words(lowered))
-        n_tokens = sum(tokens.values())
+        lowered = view.lowered
+        words = split_words(lowered)
+        n_tokens = len(words)
         links = lowered.count("://") + lowered.count("www.") - lowered.count("://www.")
         if links >= 3 and links / n_tokens > self.max_link_share:
             return self._reason("link_farm")
@@ -194,7 +195,9 @@ class Spam(Rule):
             return self._reason("link_farm")
         if sum(_CTA.count(lowered).values()) >= self.min_calls_to_action:
             return self._reason("call_to_action")
-        if n_tokens >= self.min_words and self._top_content_count(tokens, view.lang) / n_tokens > self.max_word_share:
+        if n_tokens < self.min_words:  # too short to judge stuffing: its tokens need no counting
+            return None
+        if self._top_content_count(Counter(words), view.lang) / n_tokens > self.max_word_share:
             return self._reason("keyword_stuffing")
         return None
 
@@ -202,10 +205,11 @@ class Spam(Rule):
     def _top_content_count(tokens: Counter[str], lang: str) -> int:
         """Occurrences of the most frequent content word. A stuffed keyword is among the most frequent
         tokens, so only those are classified (with their punctuated variants merged): classifying every
-        distinct token made this the slowest filter."""
+        distinct token made this the slowest filter. The 50 are `most_common(50)`'s, taken by one sort in C (stable:
+        ties stay in order of appearance) rather than its heap in Python."""
         stop = stop_words(lang)
         top: Counter[str] = Counter()
-        for token, n in tokens.most_common(50):
+        for token, n in sorted(tokens.items(), key=itemgetter(1), reverse=True)[:50]:
             word = bare_word(token)
             if word.isalpha() and _is_content_word(word, stop):
                 top[word] += n
@@ -312,13 +316,14 @@ _COPYRIGHT_LINE = re.compile(r"\s*(?:©|\(c\)|copyright\b)")
 
 
 @lru_cache(maxsize=4)
-def has_reservation_notice(text: str) -> bool:
+def has_reservation_notice(text: str, lowered: str | None = None) -> bool:
     """Whether prose reserves its rights: an explicit prohibition on copying ("No part of this publication
     may be reproduced", "무단 전재 금지", "禁止转载") anywhere, or "All rights reserved" outside a © line.
 
     Cached for the last few texts: the filter stage tags the document with it and the copyright filter then
-    asks again about the same string (whose hash Python keeps, so a repeat costs a lookup)."""
-    lowered = text.lower()
+    asks again about the same string (whose hash Python keeps, so a repeat costs a lookup). `lowered`, the
+    caller's `text.lower()` (a `TextView.lowered`), saves lowering it again; both callers pass the same."""
+    lowered = text.lower() if lowered is None else lowered
     if _PROHIBITION.count(lowered):
         return True
     if not _RESERVATION.count(lowered):
@@ -358,7 +363,7 @@ class Copyright(Rule):
             if license_allowed(found, self.allowed_licenses):
                 return None
             return self._reason(f"license_not_allowed:{found}")
-        if self.drop_reserved_prose and has_reservation_notice(view.text):
+        if self.drop_reserved_prose and has_reservation_notice(view.text, view.lowered):
             return self._reason("reservation_notice")
         return None
 

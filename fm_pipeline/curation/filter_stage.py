@@ -109,7 +109,7 @@ class DocumentFilter:
         doc.meta["quality"] = quality_signals(doc.text, doc.lang, view)
         if self.profile == "code":
             doc.meta["license"] = detect_license(doc.text)
-        elif has_reservation_notice(doc.text):
+        elif has_reservation_notice(doc.text, view.lowered):
             doc.meta["copyright_reserved"] = True
         reason = self._reason(doc, view)
         redacted, counts = redact_pii(doc.text)

@@ -48,8 +48,12 @@ def _syllables_es(lower: str) -> int:
 def _opening(view: TextView) -> TextView:
     """The view of the text up to its WINDOW_WORDS-th whitespace-separated word (all of it when shorter).
 
-    Without space-less characters its words are those whitespace-separated words, already split here.
+    Without space-less characters its words are those whitespace-separated words, already split here. A text
+    of at most WINDOW_WORDS `split_words` tokens has no more whitespace-separated words (each holds a token or
+    more), so it needs no split.
     """
+    if len(view.words) <= WINDOW_WORDS:
+        return view
     parts = view.text.split(maxsplit=WINDOW_WORDS)
     if len(parts) <= WINDOW_WORDS:
         return view
@@ -64,7 +68,7 @@ def _readability(view: TextView) -> dict[str, float]:
     n_words = len(view.words) - len(view.letterless_words)
     if not n_words:
         return {}
-    lower = view.text.lower()
+    lower = view.lowered
     words_per_sentence = n_words / count_sentences_in(view.lines)
     if view.lang == "en":
         return {"flesch_reading_ease": 206.835 - 1.015 * words_per_sentence - 84.6 * _syllables_en(lower) / n_words}

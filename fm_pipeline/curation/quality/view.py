@@ -136,6 +136,11 @@ class TextView:
         return Counter(self.words)
 
     @cached_property
+    def lowered(self) -> str:
+        """The text lowercased, which the content filters and the readability signal read."""
+        return self.text.lower()
+
+    @cached_property
     def duplicate_lines(self) -> tuple[int, int]:
         """`duplicates` of the lines, which the repetition and FineWeb rules and the signals all read."""
         return duplicates(self.lines)
