@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -132,8 +132,8 @@ def dedup_corpus(
     shards = [Path(s) for s in input_shards]
     cache = Path(out_dir) / SIGNATURES if signature_cache is None else Path(signature_cache)
     seconds: dict[str, float] = {}
-    with staged_dir(Path(out_dir)) as staging, job_runner(processes, max(len(shards), 1)) as pool:
-        run = mapper or pool
+    runner = nullcontext(mapper) if mapper is not None else job_runner(processes, max(len(shards), 1))
+    with staged_dir(Path(out_dir)) as staging, runner as run:
         (staging / SIGNATURES).mkdir()
         outs = [staging / SIGNATURES / signature_name(s) for s in shards]
         for out in outs:
