@@ -146,3 +146,9 @@ def test_dedup_corpus_filters_per_shard_in_input_order(shards: list[Path], tmp_p
     assert removed == {k: v for k, (v, _) in EXPECTED.items()}
     assert (stats.documents_in, stats.kept, stats.removed) == (51, 42, 9)
     assert not (tmp_path / "out" / DEDUP_WORK).exists()
+
+
+def test_no_input_shards(tmp_path: Path) -> None:
+    stats = dedup_corpus([], tmp_path / "out", processes=2)
+    assert (stats.documents_in, stats.kept, stats.removed, stats.cluster_sizes) == (0, 0, 0, {})
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["kept", "removed", "signatures"]

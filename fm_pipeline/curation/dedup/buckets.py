@@ -35,7 +35,7 @@ _META_COMPARED = b"fm_pipeline.compared"
 _U64 = np.uint64
 
 
-def _unique(values: np.ndarray) -> np.ndarray:
+def sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values; sort-and-compare, several times faster than np.unique's hashing here."""
     values = np.sort(values)
     keep = np.ones(len(values), dtype=bool)
@@ -233,7 +233,7 @@ def bucket_pairs(work: Path, bucket: int) -> int:
     # Per band, shard pieces in file order: a stable sort by hash keeps rows ascending within a hash.
     buckets = [_band_buckets(np.concatenate(v), np.concatenate(r)) for _, (v, r) in sorted(by_band.items())]
     del by_band
-    needed = _unique(np.concatenate([m for m, _ in buckets])) if buckets else np.zeros(0, np.int64)
+    needed = sorted_unique(np.concatenate([m for m, _ in buckets])) if buckets else np.zeros(0, np.int64)
     sigs = np.zeros((0, plan.num_perm), np.uint32)
     if len(needed):
         column = read_rows(plan.signature_files, offsets, needed, ["signature"]).column("signature")
@@ -256,7 +256,7 @@ def bucket_pairs(work: Path, bucket: int) -> int:
 
 def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     """Distinct (a, b) rows, sorted."""
-    keys = _unique(pairs.astype(np.int64) @ np.array([n, 1], dtype=np.int64))
+    keys = sorted_unique(pairs.astype(np.int64) @ np.array([n, 1], dtype=np.int64))
     return np.stack([keys // max(n, 1), keys % max(n, 1)], axis=1)
 
 

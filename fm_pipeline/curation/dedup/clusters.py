@@ -27,11 +27,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fm_pipeline.curation.dedup.buckets import (
-    _unique,
     bucket_pairs,
     exact_groups,
     exact_members,
     read_pairs,
+    sorted_unique,
     write_band_run,
     write_exact_run,
 )
@@ -102,7 +102,7 @@ def connect(work: Path) -> None:
     pairs, compared = read_pairs(plan)
     ea = np.concatenate([reps, pairs[:, 0]])
     eb = np.concatenate([members, pairs[:, 1]])
-    nodes = _unique(np.concatenate([ea, eb]))  # every document in a cluster, ascending
+    nodes = sorted_unique(np.concatenate([ea, eb]))  # every document in a cluster, ascending
     root = _components(np.searchsorted(nodes, ea), np.searchsorted(nodes, eb), len(nodes))
     rep = np.arange(len(nodes))
     rep[np.searchsorted(nodes, members)] = np.searchsorted(nodes, reps)
@@ -155,7 +155,7 @@ def _examples(plan: DedupPlan, nodes: np.ndarray, clusters: list[list[int]], ids
               kinds: list[str]) -> list[list[dict[str, str]]]:
     """The five largest clusters (ties: smallest survivor id), with the first characters of each member."""
     shown = sorted(clusters, key=lambda c: (-len(c), ids[c[0]]))[:5]
-    wanted = _unique(nodes[[i for c in shown for i in c]]) if shown else np.zeros(0, np.int64)
+    wanted = sorted_unique(nodes[[i for c in shown for i in c]]) if shown else np.zeros(0, np.int64)
     heads = dict(zip(wanted.tolist(), read_rows(plan.signature_files, plan.offsets, wanted, ["text_head"])
                      .column("text_head").to_pylist(), strict=True)) if shown else {}
     return [[{"id": ids[i], "source": sources[i], "role": "survivor" if i == c[0] else kinds[i],
