@@ -2,7 +2,7 @@
 LSH / union-find step) and near-duplicate quality on a labelled set. Prints one JSON object.
 
     python -m benchmarks.dedup [--corpora ../shared/corpora]
-    python -m benchmarks.dedup --docs 2000000 [--shard-docs 50000] [--processes 2] [--sample-docs 5000]
+    python -m benchmarks.dedup --docs 2000000 [--shard-docs 50000] [--processes 2] [--sample-docs 2000]
 
 With `--docs`, the staged dedup at scale on generated documents with planted clusters instead
 (`benchmarks.dedup_scale`): each step's seconds and peak RSS, recall and precision, and signature
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, help="run the scale benchmark on this many generated documents")
     parser.add_argument("--shard-docs", type=int, default=50_000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--sample-docs", type=int, default=5_000)
+    parser.add_argument("--sample-docs", type=int, default=2_000)
     parser.add_argument("--tmp", type=Path, help="where the scale benchmark writes (default: the system's)")
     args = parser.parse_args()
     if args.docs:
