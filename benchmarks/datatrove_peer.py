@@ -130,3 +130,11 @@ def minhash(raw: Path, out: Path, processes: int) -> dict[str, Any]:
             "cpu_seconds": {name: round(c, 3) for name, (_, c) in result.items()},
             "kept": _rows(out / "kept"), "removed": _rows(out / "removed"),
             "config": str(config)}
+
+
+def signatures(raw: Path, out: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of datatrove's MinHash signature step alone, one task in this process."""
+    from datatrove.pipeline.dedup import MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    return _run([_reader(raw), MinhashDedupSignature(str(out / "signatures"), MinhashConfig())], 1, 1, out / "logs")

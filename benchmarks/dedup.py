@@ -2,6 +2,11 @@
 LSH / union-find step) and near-duplicate quality on a labelled set. Prints one JSON object.
 
     python -m benchmarks.dedup [--corpora ../shared/corpora]
+    python -m benchmarks.dedup --docs 2000000 [--shard-docs 50000] [--processes 2] [--sample-docs 2000]
+
+With `--docs`, the staged dedup at scale on generated documents with planted clusters instead
+(`benchmarks.dedup_scale`): each step's seconds and peak RSS, recall and precision, and signature
+throughput per core against datatrove's.
 
 Throughput: English documents from the public corpora (books cut into ~2 KB documents, PubMed abstracts,
 contracts, citation contexts, Common Crawl pages); a third of them get a near-duplicate copy (2% of words
@@ -28,7 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasketch import MinHash
 
+from benchmarks import dedup_scale
 from benchmarks.near_duplicates import build_eval_set, evaluate, run_dedup
+from fm_pipeline.curation.dedup.clusters import SEARCH_STEPS
 from fm_pipeline.curation.dedup.minhash import MinHashConfig, minhash_signatures, shingle_hash32, shingles
 from fm_pipeline.curation.dedup.signatures import compute_signatures
 from fm_pipeline.curation.dedup.stage import dedup_corpus
@@ -137,7 +144,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", type=Path, default=SHARED_CORPORA)
     parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--docs", type=int, help="run the scale benchmark on this many generated documents")
+    parser.add_argument("--shard-docs", type=int, default=50_000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--sample-docs", type=int, default=2_000)
+    parser.add_argument("--tmp", type=Path, help="where the scale benchmark writes (default: the system's)")
     args = parser.parse_args()
+    if args.docs:
+        print(json.dumps(dedup_scale.run(args.docs, args.shard_docs, args.processes, args.sample_docs,
+                                         root=args.tmp), indent=2))
+        return
     quality = near_duplicate_quality(args.corpora)
 
     originals = english_documents(args.corpora)
@@ -207,6 +223,7 @@ def main() -> None:
                 },
                 "lsh_union_find": {
                     "seconds": round(one.seconds["find_duplicates"], 3),
+                    "seconds_by_step": {k: round(one.seconds[k], 3) for k in SEARCH_STEPS},
                     "candidate_pairs": one.candidate_pairs,
                     "verified_pairs": one.verified_pairs,
                     "exact_duplicates": one.exact_duplicates,

@@ -25,13 +25,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fm_pipeline.curation.dedup.clusters import (
-    DEFAULT_SOURCE_PRIORITY,
-    DEFAULT_VERIFY_THRESHOLD,
-    DedupResult,
-    find_duplicates,
-)
+from fm_pipeline.curation.dedup.clusters import DedupResult, find_duplicates
 from fm_pipeline.curation.dedup.minhash import MinHashConfig, shingles
+from fm_pipeline.curation.dedup.plan import DEFAULT_SOURCE_PRIORITY, DEFAULT_VERIFY_THRESHOLD
 from fm_pipeline.curation.dedup.signatures import compute_signatures
 from fm_pipeline.curation.html_text import get_html_extractor
 from fm_pipeline.curation.normalize import normalize_text

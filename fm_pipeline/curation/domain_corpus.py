@@ -14,8 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fm_pipeline.curation.dedup.clusters import DEFAULT_VERIFY_THRESHOLD, find_duplicates
+from fm_pipeline.curation.dedup.clusters import find_duplicates
 from fm_pipeline.curation.dedup.minhash import MinHashConfig
+from fm_pipeline.curation.dedup.plan import DEFAULT_VERIFY_THRESHOLD
 from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source

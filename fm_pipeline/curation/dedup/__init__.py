@@ -1,16 +1,17 @@
-"""Exact and near-duplicate removal across all sources, shaped for fan-out like datatrove's MinHash.
+"""Exact and near-duplicate removal across all sources, in the staged, sharded scheme of datatrove and NeMo
+Curator: no step holds the corpus, each holds one shard, one key range, one bucket, or the pairs.
 
-The stage runs in four steps, each a plain function over paths so that a Dagster graph can fan the
-per-shard ones out:
+Every step is a plain function of (work folder, job index), so a Dagster graph can fan each one out; the
+plan (`plan.write_plan`) says how many jobs each step has and what they share:
 
 1. `signatures.compute_signatures` per corpus shard: an exact key and a MinHash signature per document
-   (`minhash`), cut into LSH band hashes, written to a small signature file (cached by the shard's
-   content hash).
-2. per band, bucket documents by band hash (`clusters.find_duplicates` does this band by band, reading one
-   band column at a time, so memory holds one band, not the signatures).
-3. one global step over the candidate pairs only: verification, union-find, a survivor per cluster.
-4. `stage.apply_dedup`: a streaming pass writing kept rows, and removed rows with `duplicate_of`; it needs
-   only the removed-id map, so a fan-out gives each step some shards and its own output folders.
+   (`minhash`) and its LSH band hashes, in a small signature file (cached by the shard's content hash).
+2. `buckets.write_exact_run` per signature file, then `buckets.exact_groups` per exact key range.
+3. `buckets.write_band_run` per signature file, then `buckets.bucket_pairs` per bucket (a band range, or a
+   hash range of one band): candidate pairs, verified on their signatures.
+4. `clusters.connect`, once: union-find over exact groups and verified pairs, a survivor per cluster.
+5. `stage.filter_shard` per input shard: kept rows, and removed rows with `duplicate_of`.
 
-`stage.dedup_corpus` runs all four into one folder. Import names from the module that defines them.
+`stage.dedup_corpus` runs them in order over one process pool into one folder; `clusters.find_duplicates`
+runs 2-4 over signature files and returns the removed map. Import names from the module that defines them.
 """

@@ -1,12 +1,11 @@
 """Signature files: one small parquet file per corpus shard, written by the fan-out step and read by the
-global one.
+later steps.
 
-A signature file holds what the global step needs and never the text: id, source, length, the exact key,
+A signature file holds what the later steps need and never the text: id, source, length, the exact key,
 the first characters (for example clusters), the MinHash signature and its LSH band hashes, one column per
-band so the global step can read one band at a time. Its metadata records the shard's content hash, the
-MinHash parameters and the text folding rule, so an up-to-date file is reused (a rerun only hashes the
-shards) and any change recomputes it. The readers here take global rows: rows numbered across the files
-in the order given.
+band. Its metadata records the shard's content hash, the MinHash parameters and the text folding rule, so
+an up-to-date file is reused (a rerun only hashes the shards) and any change recomputes it. `read_rows`
+takes global rows: rows numbered across the files in the order given.
 """
 
 from __future__ import annotations
@@ -141,28 +140,15 @@ def fixed_binary(column: pa.ChunkedArray, width: int) -> np.ndarray:
     return np.concatenate(parts).reshape(-1, width) if parts else np.zeros((0, width), dtype=np.uint8)
 
 
-def load_signatures(signature_files: Sequence[Path], rows: np.ndarray, num_perm: int) -> np.ndarray:
-    """Signatures of the given global rows only (sorted), read file by file to bound memory."""
-    out = np.zeros((len(rows), num_perm), dtype=np.uint32)
-    start = 0
-    for p in signature_files:
-        column = pq.read_table(p, columns=["signature"]).column("signature")
-        lo, hi = np.searchsorted(rows, [start, start + len(column)])
+def read_rows(signature_files: Sequence[str | Path], offsets: np.ndarray, rows: np.ndarray,
+              columns: list[str]) -> pa.Table:
+    """`columns` of the given global rows (sorted, distinct), in that order: only the files that hold some
+    are read, one at a time, so memory holds one file's columns and the rows asked for."""
+    parts = []
+    for i, p in enumerate(signature_files):
+        lo, hi = np.searchsorted(rows, [offsets[i], offsets[i + 1]])
         if hi > lo:
-            sig = fixed_binary(column, num_perm * 4).view(np.uint32)
-            out[lo:hi] = sig[rows[lo:hi] - start]
-        start += len(column)
-    return out
-
-
-def text_heads(signature_files: Sequence[Path], wanted: np.ndarray) -> dict[int, str]:
-    """The stored first characters of a few documents, by global row (`wanted`: sorted and distinct)."""
-    heads: dict[int, str] = {}
-    start = 0
-    for p in signature_files:
-        column = pq.read_table(p, columns=["text_head"]).column("text_head")
-        lo, hi = np.searchsorted(wanted, [start, start + len(column)])
-        local = wanted[lo:hi] - start
-        heads.update(zip(wanted[lo:hi].tolist(), column.take(local).to_pylist(), strict=True))
-        start += len(column)
-    return heads
+            parts.append(pq.read_table(p, columns=columns).take(pa.array(rows[lo:hi] - offsets[i])))
+    if not parts:
+        return pa.table({c: pa.array([]) for c in columns})
+    return pa.concat_tables(parts).combine_chunks()

@@ -1,29 +1,45 @@
-"""The dedup stage as one call: signatures per shard (a process pool), the global duplicate search, then a
-streaming pass that writes kept rows, and removed rows with `duplicate_of`, published in one atomic step.
+"""The dedup stage as one call: signatures per shard, the staged duplicate search (`buckets`, `clusters`),
+then one filter job per input shard writing its kept rows, and removed rows with `duplicate_of`; all of it
+in one staging folder, published in one atomic step.
 
-`apply_dedup` needs only the removed-id map, so a fan-out can give each step some shards and its own
-output folders; `dedup_corpus` runs the whole stage into one folder and returns its `DedupStats`.
+Every step is a plain function of (work folder, job index), so a Dagster graph can fan each out;
+`dedup_corpus` runs them in order over one process pool. The work folder (`_dedup/`) is deleted before
+publishing: only `kept/`, `removed/` and `signatures/` (the cache) stay.
 """
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from fm_pipeline.curation.dedup.clusters import (
+import pyarrow.parquet as pq
+
+from fm_pipeline.curation.dedup.clusters import SEARCH_STEPS, Mapper, inline, removed_in, run_search
+from fm_pipeline.curation.dedup.minhash import MinHashConfig
+from fm_pipeline.curation.dedup.plan import (
     DEFAULT_SOURCE_PRIORITY,
     DEFAULT_VERIFY_THRESHOLD,
-    DedupResult,
-    find_duplicates,
+    read_plan,
+    write_plan,
 )
-from fm_pipeline.curation.dedup.minhash import MinHashConfig
 from fm_pipeline.curation.dedup.signatures import signature_job, signature_name
+from fm_pipeline.lake.atomic import atomic_write_text, remove_path
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REMOVED_SCHEMA
-from fm_pipeline.lake.parallel import map_shards
-from fm_pipeline.lake.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter, iter_rows
+from fm_pipeline.lake.layout import DEDUP_WORK, KEPT, REMOVED, SHARD_PREFIX, SIGNATURES
+from fm_pipeline.lake.parquet_io import DEFAULT_SHARD_BYTES, ShardWriter
 from fm_pipeline.lake.staging import carry, staged_dir
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -46,35 +62,52 @@ class DedupStats:
     seconds: dict[str, float]
 
 
-def apply_dedup(
-    shards: Sequence[Path],
-    result: DedupResult,
-    out_dir: Path,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-) -> dict[str, int]:
-    """Write every input row exactly once into a fresh `out_dir`: to `kept/`, or to `removed/` with
-    `duplicate_of` (`dedup_corpus` publishes the folder whole). Returns `documents_in`, `kept`, `removed`."""
+def filter_shard(work: Path, i: int) -> dict[str, int]:
+    """Step 6, per input shard: its rows, in order, to `kept/` or to `removed/` with `duplicate_of`, beside the
+    work folder, as `part-<i>-<k>.parquet` (so the folders list in input order); then its record, written
+    last, so a shard with a record is complete. A rerun replaces the shard's files. Returns the counts."""
+    plan = read_plan(work)
+    out = Path(work).parent
+    prefix = f"{SHARD_PREFIX}-{i:05d}"
+    for folder in (out / KEPT, out / REMOVED):
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{prefix}-*.parquet"):
+            old.unlink()
+    gone = removed_in(plan, i)
     counts = {"documents_in": 0, "kept": 0, "removed": 0}
-    kept_dir, removed_dir = Path(out_dir) / "kept", Path(out_dir) / "removed"
-    kept_dir.mkdir(parents=True)
-    removed_dir.mkdir()
-    with ShardWriter(kept_dir, CORPUS_SCHEMA, shard_bytes) as kept, \
-            ShardWriter(removed_dir, REMOVED_SCHEMA, shard_bytes) as gone:
-        for row in iter_rows([Path(s) for s in shards], columns=CORPUS_SCHEMA.names):
-            counts["documents_in"] += 1
-            hit = result.removed.get(row["id"])
-            if hit is None:
-                kept.write(row)
-                counts["kept"] += 1
-            else:
-                gone.write({**row, "duplicate_of": hit[0]})
+    with ShardWriter(out / KEPT, CORPUS_SCHEMA, plan.shard_bytes, prefix=prefix) as kept, \
+            ShardWriter(out / REMOVED, REMOVED_SCHEMA, plan.shard_bytes, prefix=prefix) as removed:
+        for batch in pq.ParquetFile(plan.input_shards[i]).iter_batches(batch_size=2048, columns=CORPUS_SCHEMA.names):
+            for row in batch.to_pylist():
+                hit = gone.get(counts["documents_in"])
+                counts["documents_in"] += 1
+                if hit is None:
+                    kept.write(row)
+                    counts["kept"] += 1
+                    continue
+                if hit[0] != row["id"]:
+                    raise ValueError(f"{plan.input_shards[i]} is not the shard its signatures were computed from")
+                removed.write({**row, "duplicate_of": hit[1]})
                 counts["removed"] += 1
-    if counts["removed"] != len(result.removed):
-        raise ValueError(
-            f"{len(result.removed)} documents were marked as duplicates but {counts['removed']} "
-            "were found: the shards are not the ones the signatures were computed from"
-        )
+    if counts["documents_in"] != plan.rows[i]:
+        raise ValueError(f"{plan.input_shards[i]} is not the shard its signatures were computed from")
+    atomic_write_text(plan.filter_record(i), json.dumps(counts, sort_keys=True))
     return counts
+
+
+@contextmanager
+def job_runner(processes: int | None, jobs: int) -> Iterator[Mapper]:
+    """A `Mapper` over one spawned process pool kept for every step (spawn: a Dagster step process has
+    threads), or inline when one process is enough. A step of one job runs inline."""
+    workers = min(processes or os.cpu_count() or 1, jobs)
+    if workers <= 1:
+        yield inline
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        def run(job: Callable[[T], R], args: Sequence[T]) -> list[R]:
+            return list(pool.map(job, args)) if len(args) > 1 else [job(a) for a in args]
+
+        yield run
 
 
 def dedup_corpus(
@@ -86,39 +119,54 @@ def dedup_corpus(
     verify_threshold: float = DEFAULT_VERIFY_THRESHOLD,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     signature_cache: Path | None = None,
+    mapper: Mapper | None = None,
 ) -> DedupStats:
-    """Signatures (a spawn process pool over shards), then duplicates, then filtering, into `out_dir`:
-    `kept/`, `removed/` and `signatures/`, published together in one atomic step (`staged_dir`).
+    """Signatures, the staged duplicate search and the filter, each step's jobs over one process pool of up
+    to `processes` workers (or through `mapper`), into `out_dir`: `kept/`, `removed/` and `signatures/`,
+    published together in one atomic step (`staged_dir`).
 
     Signature files of the previous output (`signature_cache`, default `out_dir/signatures`) are carried
     into the new one by hard link and recomputed only where their shard or the MinHash parameters changed;
     those of shards that are no longer inputs are left behind."""
     cfg = config or MinHashConfig()
     shards = [Path(s) for s in input_shards]
-    cache = Path(out_dir) / "signatures" if signature_cache is None else Path(signature_cache)
-    with staged_dir(Path(out_dir)) as staging:
-        sig_dir = staging / "signatures"
-        sig_dir.mkdir()
-        outs = [sig_dir / signature_name(s) for s in shards]
+    cache = Path(out_dir) / SIGNATURES if signature_cache is None else Path(signature_cache)
+    seconds: dict[str, float] = {}
+    runner = nullcontext(mapper) if mapper is not None else job_runner(processes, max(len(shards), 1))
+    with staged_dir(Path(out_dir)) as staging, runner as run:
+        (staging / SIGNATURES).mkdir()
+        outs = [staging / SIGNATURES / signature_name(s) for s in shards]
         for out in outs:
             carry(cache / out.name, out)
-        jobs = [(str(s), str(o), cfg) for s, o in zip(shards, outs, strict=True)]
         started = time.perf_counter()
-        computed = map_shards(signature_job, jobs, processes)
-        signed = time.perf_counter()
-        result = find_duplicates(outs, source_priority, verify_threshold)
-        found = time.perf_counter()
-        counts = apply_dedup(shards, result, staging, shard_bytes)
+        computed = run(signature_job, [(str(s), str(o), cfg) for s, o in zip(shards, outs, strict=True)])
+        seconds["signatures"] = time.perf_counter() - started
+        plan = write_plan(staging / DEDUP_WORK, outs, shards, verify_threshold=verify_threshold,
+                          source_priority=source_priority, min_jobs=processes or os.cpu_count() or 1,
+                          shard_bytes=shard_bytes)
+        stats = run_search(plan, run, seconds)
+        started = time.perf_counter()
+        counts = run(partial(filter_shard, plan.work), range(len(shards)))
+        seconds["filter"] = time.perf_counter() - started
+        for folder in (KEPT, REMOVED):
+            (staging / folder).mkdir(exist_ok=True)
+        remove_path(plan.work)
+    removed = sum(c["removed"] for c in counts)
+    if removed != stats["exact_duplicates"] + stats["near_duplicates"]:
+        raise ValueError(f"{stats['exact_duplicates'] + stats['near_duplicates']} documents were marked as "
+                         f"duplicates but {removed} were found in the shards")
+    seconds["find_duplicates"] = sum(seconds[k] for k in SEARCH_STEPS)
+    seconds["apply"] = seconds["filter"]
     return DedupStats(
-        documents_in=counts["documents_in"],
-        kept=counts["kept"],
-        removed=counts["removed"],
-        exact_duplicates=result.exact_duplicates,
-        near_duplicates=result.near_duplicates,
-        candidate_pairs=result.candidate_pairs,
-        verified_pairs=result.verified_pairs,
-        cluster_sizes=result.cluster_sizes,
-        examples=result.examples,
+        documents_in=sum(c["documents_in"] for c in counts),
+        kept=sum(c["kept"] for c in counts),
+        removed=removed,
+        exact_duplicates=stats["exact_duplicates"],
+        near_duplicates=stats["near_duplicates"],
+        candidate_pairs=stats["candidate_pairs"],
+        verified_pairs=stats["verified_pairs"],
+        cluster_sizes=stats["cluster_sizes"],
+        examples=stats["examples"],
         signatures_computed=sum(computed),
         signatures_cached=len(computed) - sum(computed),
         minhash={
@@ -129,9 +177,5 @@ def dedup_corpus(
             "lsh_threshold": cfg.threshold,
             "verify_threshold": verify_threshold,
         },
-        seconds={
-            "signatures": signed - started,
-            "find_duplicates": found - signed,
-            "apply": time.perf_counter() - found,
-        },
+        seconds=seconds,
     )
