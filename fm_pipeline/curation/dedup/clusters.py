@@ -112,7 +112,7 @@ def connect(work: Path) -> None:
     sources = meta.column("source").to_pylist()
     lengths = meta.column("text_len").to_pylist()
     if len(set(ids)) != len(ids):
-        raise ValueError("document ids are not unique across the signature files (DESIGN.md contract)")
+        raise ValueError("document ids are not unique across the signature files (the lake contract)")
     rank = {s: i for i, s in enumerate(plan.source_priority)}
     order = sorted(range(len(nodes)), key=lambda i: (root[i], rank.get(sources[i], len(rank)), -lengths[i], ids[i]))
     survivor_of = np.empty(len(nodes), dtype=np.int64)
