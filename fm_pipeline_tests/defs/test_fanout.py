@@ -44,7 +44,7 @@ def _run(instance: dg.DagsterInstance, asset: str, config: dict, partition: str 
     return dg.execute_job(
         _multiprocess_job(), instance=instance, asset_selection=[dg.AssetKey(asset)],
         run_config=None if reexecute else {"ops": {asset: {"config": config}}},
-        tags={"dagster/partition": partition} if partition and not reexecute else None,
+        tags={"dagster/partition": partition} if partition else None,
         reexecution_options=options)
 
 
@@ -126,7 +126,7 @@ def test_a_failed_group_is_the_only_step_a_reexecution_from_failure_runs(fm_home
         assert not out.exists(), "nothing is published while a group is missing"
 
         broken.write_bytes(good)
-        redone = _run(instance, "filtered_corpus", THREE_GROUPS, reexecute=failed.run_id)
+        redone = _run(instance, "filtered_corpus", THREE_GROUPS, partition="common_crawl", reexecute=failed.run_id)
         assert redone.success
         assert _steps(redone, "STEP_START") == ["filtered_corpus.filter_shard_group[group_00001]",
                                                 "filtered_corpus.publish_filtered_corpus"]
