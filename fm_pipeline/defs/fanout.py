@@ -9,9 +9,10 @@ executor, a pod under `k8s_job_executor`), and a publish op that collects them a
 
 What steps hand each other is small JSON (the plan, a group's summary), written by `LakeJsonIOManager` under
 `$FM_PIPELINE_HOME/dagster/io/`: on the lake's shared volume, so a pod reads what another pod wrote, and never
-unpickled. The data itself stays in the lake. A stage wires itself with `plan_outs`, `emit_plan`, `check_outs`
-and `one_config`; the group op's library function skips a group whose completion marker exists, so a retry,
-a re-execution from failure or a new run redoes only the groups that did not finish.
+unpickled. The data itself stays in the lake. A stage wires itself with `plan_outs` and `emit_plan` (plan op),
+`group_out` and `unreadable_shards_fail_at_once` (group op), `check_outs` and `graph_outputs` (publish op) and
+`one_config` (the graph's config); the group op's library function skips a group whose completion marker
+exists, so a retry, a re-execution from failure or a new run redoes only the groups that did not finish.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A graph-backed asset fanned out by shard (`defs.fanout`): `plan_tokenized_corpus
 splits into groups, `encode_shard_group` encodes one group per step, `publish_tokenized_corpus` packs each split
 in shard order, swaps the folder in and records the materialization, its check, lineage and MLflow run."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
 import pyarrow as pa
@@ -71,7 +73,7 @@ def publish_tokenized_corpus(context: dg.OpExecutionContext, lake: LakeResource,
     work = WorkPlan.from_dict(plan)
     model = lake.path("tokenizer") / TOKENIZER_MODEL
     out = lake.path("tokenized_corpus")
-    shards = {split: list_shards(lake.path("balanced_shards") / split) for split in SPLITS}
+    shards = [Path(shard) for group in work.groups for shard in group.shards]  # what the groups encoded
     stats = publish_encoding(work, out)
     checksum = tokenizer_checksum(model)
     headers = {split: PackedTokens.open(out, split).header for split in SPLITS}
@@ -79,7 +81,7 @@ def publish_tokenized_corpus(context: dg.OpExecutionContext, lake: LakeResource,
              "bytes_per_token": round(stats[split]["bytes_per_token_by_lang"][lang], 3)}
             for split in SPLITS for lang, tokens in stats[split]["tokens_by_lang"].items()]
     stage = finish_stage(
-        context, lake, mlflow_tracking, out=out, inputs=[*shards["train"], *shards["val"], model],
+        context, lake, mlflow_tracking, out=out, inputs=[*shards, model],
         code_version=CODE_VERSION, params={"tokenizer_sha256": checksum, "dtype": headers["train"]["dtype"]},
         metrics={f"{split}_{k}": stats[split][k] for split in SPLITS for k in ("tokens", "documents")},
     )
