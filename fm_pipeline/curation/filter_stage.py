@@ -2,14 +2,17 @@
 
 Every document leaves exactly once: kept, or rejected with the first rule that dropped it as `reason`.
 The work fans out over raw shards in a process pool; each worker writes its own output shards, named
-after its input shard, so the result does not depend on scheduling and reruns are byte-identical.
+after its input shard's position, so the result does not depend on scheduling and reruns are byte-identical.
+`filter_source` runs the stage in one step; `plan_filter`, `filter_group` and `publish_filter` run it as one
+step per group of shards (`lake.fanout`) with the same output, byte for byte.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
@@ -23,6 +26,7 @@ from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
+from fm_pipeline.lake.fanout import WorkItem, WorkPlan, close_plan, completed, link_files, open_plan, run_group
 from fm_pipeline.lake.layout import KEPT, MANIFEST, REJECTED, SHARD_PREFIX
 from fm_pipeline.lake.parallel import map_shards
 from fm_pipeline.lake.parquet_io import (
@@ -163,24 +167,68 @@ def _filter_job(job: tuple[str, Path, int, Path, Path, FilterConfig]) -> FilterS
     return filter_shard(*job)
 
 
+def _filter_shards(source: str, shards: Sequence[tuple[int, Path]], folder: Path, config: FilterConfig) -> FilterStats:
+    """Filter (position, shard) pairs into `folder/kept` and `folder/rejected`, in a pool; stats merged in order."""
+    kept_dir, rejected_dir = folder / KEPT, folder / REJECTED
+    kept_dir.mkdir()
+    rejected_dir.mkdir()
+    total = FilterStats()
+    jobs = [(source, shard, i, kept_dir, rejected_dir, config) for i, shard in shards]
+    for result in map_shards(_filter_job, jobs, config.processes or None):
+        total.merge(result)
+    return total
+
+
+def _write_manifest(folder: Path, total: FilterStats) -> None:
+    """Sort the stats' tables (so the manifest does not depend on the order shards were merged in) and write
+    them as `_manifest.json`."""
+    total.rejected_by_reason = dict(sorted(total.rejected_by_reason.items()))
+    total.lang_histogram = dict(sorted(total.lang_histogram.items(), key=lambda kv: (-kv[1], kv[0])))
+    total.redactions_by_type = dict(sorted(total.redactions_by_type.items()))
+    atomic_write_bytes(folder / MANIFEST, json.dumps(asdict(total), indent=2, sort_keys=True,
+                                                     ensure_ascii=False).encode())
+
+
 def filter_source(source: str, raw_shards: list[Path], output_dir: Path,
                   config: FilterConfig | None = None) -> FilterStats:
     """Filter every raw shard of one source into `output_dir/kept` and `output_dir/rejected`, staged and
-    swapped in whole, with `_manifest.json` holding the stats."""
+    swapped in whole, with `_manifest.json` holding the stats: the whole stage in one step."""
     config = config or FilterConfig()
+    with staged_dir(output_dir) as staging:
+        total = _filter_shards(source, list(enumerate(raw_shards)), staging, config)
+        _write_manifest(staging, total)
+    return total
+
+
+def plan_filter(source: str, raw_shards: list[Path], output_dir: Path, config: FilterConfig, group_bytes: int,
+                max_groups: int, version: str = "") -> WorkPlan:
+    """The same stage fanned out (`lake.fanout`): groups of raw shards, each filtered by `filter_group` in its
+    own step, then `publish_filter`. `version` (the asset's code version) keeps groups of older code from
+    being reused; `processes` is left out of the plan, as it does not change the output."""
+    settings = {"source": source, "config": {**asdict(config), "processes": 0}, "version": version}
+    return open_plan(output_dir, raw_shards, group_bytes, max_groups, settings)
+
+
+def filter_group(item: WorkItem, processes: int = 0) -> tuple[FilterStats, bool]:
+    """Filter one group's raw shards into its folder of the work area, complete or absent; (its stats,
+    whether a finished earlier run of the plan was reused)."""
+    config = replace(FilterConfig(**item.settings["config"]), processes=processes)
+    result, reused = run_group(item, lambda folder: asdict(_filter_shards(
+        item.settings["source"], item.group.items(), folder, config)))
+    return FilterStats(**result), reused
+
+
+def publish_filter(plan: WorkPlan, output_dir: Path) -> FilterStats:
+    """Every group's kept and rejected shards (hard links) and their stats, merged in shard order, into
+    `output_dir`, swapped in whole: the same files, byte for byte, as `filter_source`. Removes the work area."""
     total = FilterStats()
     with staged_dir(output_dir) as staging:
-        kept_dir, rejected_dir = staging / KEPT, staging / REJECTED
-        kept_dir.mkdir()
-        rejected_dir.mkdir()
-        jobs = [(source, shard, i, kept_dir, rejected_dir, config) for i, shard in enumerate(raw_shards)]
-        for result in map_shards(_filter_job, jobs, config.processes or None):
-            total.merge(result)
-        total.rejected_by_reason = dict(sorted(total.rejected_by_reason.items()))
-        total.lang_histogram = dict(sorted(total.lang_histogram.items(), key=lambda kv: (-kv[1], kv[0])))
-        total.redactions_by_type = dict(sorted(total.redactions_by_type.items()))
-        atomic_write_bytes(staging / MANIFEST, json.dumps(asdict(total), indent=2, sort_keys=True,
-                                                          ensure_ascii=False).encode())
+        for _, folder, result in completed(plan):
+            link_files(folder / KEPT, staging / KEPT)
+            link_files(folder / REJECTED, staging / REJECTED)
+            total.merge(FilterStats(**result))
+        _write_manifest(staging, total)
+    close_plan(plan)
     return total
 
 

@@ -13,6 +13,11 @@ LINEAGE_RECORD = "_lineage.json"
 """Every stage's lineage record (`lake.lineage`); a leading `_` keeps it out of the data files."""
 MANIFEST = "_manifest.json"
 """A curation stage's statistics."""
+GROUPS_AREA = "groups"
+"""A fanned-out stage's work area beside its folder `<name>`: `.<name>.groups/<plan id>/<group key>/`
+(`lake.fanout`)."""
+GROUP_DONE = "_group.json"
+"""A group's completion marker, holding its result: the group's folder is complete when it has one."""
 
 SHARD_PREFIX = "part"
 """Parquet shards are `part-00000.parquet`, `part-00001.parquet`, ... (`parquet_io.ShardWriter`)."""

@@ -13,7 +13,7 @@ import re
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -69,6 +69,15 @@ class ShardPart:
     tokens_by_lang: Counter[str] = field(default_factory=Counter)
     bytes_by_lang: Counter[str] = field(default_factory=Counter)
     documents_by_lang: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text_bytes": self.text_bytes, "tokens_by_lang": dict(self.tokens_by_lang),
+                "bytes_by_lang": dict(self.bytes_by_lang), "documents_by_lang": dict(self.documents_by_lang)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardPart:
+        return cls(data["text_bytes"], Counter(data["tokens_by_lang"]), Counter(data["bytes_by_lang"]),
+                   Counter(data["documents_by_lang"]))
 
 
 class Encoder:
@@ -277,22 +286,62 @@ def _bytes_per_token(text_bytes: int, tokens: int, documents: int) -> float:
     return round(text_bytes / text_tokens, 4) if text_tokens else 0.0
 
 
-def encode_corpus(
-    model_path: Path, shards_by_split: dict[str, list[Path]], out_dir: Path, processes: int | None = None
-) -> dict[str, Any]:
-    """Tokenize every split's shards into `out_dir/<split>.{bin,idx.npy,json}` (see `packed`).
-
-    `out_dir` is built in a staging folder and swapped in whole, so readers never see a half-written split.
-    Returns per split: tokens, documents, text_bytes, bytes_per_token, tokens_by_lang and
-    bytes_per_token_by_lang.
-    """
+def open_tokenizer(model_path: Path, checksum: str | None = None) -> tuple[str, spm.SentencePieceProcessor, np.dtype]:
+    """(sha256, processor, token dtype) of a model that can frame documents; with `checksum`, refuses a model
+    file that is not that one (it changed since encoding was planned)."""
     model_path = Path(model_path)
-    checksum = tokenizer_checksum(model_path)
+    checksum = checksum or tokenizer_checksum(model_path)
     sp = _encoder(model_path, checksum).sp
     if sp.bos_id() < 0 or sp.eos_id() < 0:
         raise ValueError(f"{model_path} has no BOS/EOS pieces to frame documents with")
-    vocab_size = sp.get_piece_size()
-    dtype = token_dtype(vocab_size)
+    return checksum, sp, token_dtype(sp.get_piece_size())
+
+
+def pack_split(folder: Path, split: str, files: Sequence[tuple[Path, Path]], parts: Sequence[ShardPart],
+               sp: spm.SentencePieceProcessor, checksum: str) -> dict[str, Any]:
+    """Pack one split's encoded shards (token file, lengths file), in order, into `folder` (`packed.pack_parts`)
+    with their counts in the header; returns the split's stats (see `encode_corpus`)."""
+    total = ShardPart()
+    for part in parts:
+        total.text_bytes += part.text_bytes
+        total.tokens_by_lang.update(part.tokens_by_lang)
+        total.bytes_by_lang.update(part.bytes_by_lang)
+        total.documents_by_lang.update(part.documents_by_lang)
+    header = pack_parts(folder, split, files, {
+        "dtype": token_dtype(sp.get_piece_size()).name,
+        "vocab_size": sp.get_piece_size(),
+        "tokenizer_sha256": checksum,
+        "bos_id": sp.bos_id(),
+        "eos_id": sp.eos_id(),
+        "text_bytes": total.text_bytes,
+        "tokens_by_lang": dict(sorted(total.tokens_by_lang.items())),
+        "bytes_by_lang": dict(sorted(total.bytes_by_lang.items())),
+        "documents_by_lang": dict(sorted(total.documents_by_lang.items())),
+    })
+    return {
+        "tokens": header["tokens"],
+        "documents": header["documents"],
+        "text_bytes": total.text_bytes,
+        "bytes_per_token": _bytes_per_token(total.text_bytes, header["tokens"], header["documents"]),
+        "tokens_by_lang": header["tokens_by_lang"],
+        "bytes_per_token_by_lang": {
+            lang: _bytes_per_token(total.bytes_by_lang[lang], n, total.documents_by_lang[lang])
+            for lang, n in header["tokens_by_lang"].items()
+        },
+    }
+
+
+def encode_corpus(
+    model_path: Path, shards_by_split: dict[str, list[Path]], out_dir: Path, processes: int | None = None
+) -> dict[str, Any]:
+    """Tokenize every split's shards into `out_dir/<split>.{bin,idx.npy,json}` (see `packed`), in one step.
+
+    `out_dir` is built in a staging folder and swapped in whole, so readers never see a half-written split.
+    Returns per split: tokens, documents, text_bytes, bytes_per_token, tokens_by_lang and
+    bytes_per_token_by_lang. `tokenization.encode_groups` runs the same stage as one step per group of shards.
+    """
+    model_path = Path(model_path)
+    checksum, sp, dtype = open_tokenizer(model_path)
     stats: dict[str, Any] = {}
     with staged_dir(Path(out_dir)) as staging:
         work = staging / ".parts"
@@ -308,39 +357,8 @@ def encode_corpus(
         results = iter(map_shards(encode_shard, [job for jobs in jobs_by_split.values() for job in jobs], processes))
         for split, split_jobs in jobs_by_split.items():
             parts = [next(results) for _ in split_jobs]
-            total = ShardPart()
-            for part in parts:
-                total.text_bytes += part.text_bytes
-                total.tokens_by_lang.update(part.tokens_by_lang)
-                total.bytes_by_lang.update(part.bytes_by_lang)
-                total.documents_by_lang.update(part.documents_by_lang)
-            header = pack_parts(
-                staging,
-                split,
-                [(job.tokens_out, job.lengths_out) for job in split_jobs],
-                {
-                    "dtype": dtype.name,
-                    "vocab_size": vocab_size,
-                    "tokenizer_sha256": checksum,
-                    "bos_id": sp.bos_id(),
-                    "eos_id": sp.eos_id(),
-                    "text_bytes": total.text_bytes,
-                    "tokens_by_lang": dict(sorted(total.tokens_by_lang.items())),
-                    "bytes_by_lang": dict(sorted(total.bytes_by_lang.items())),
-                    "documents_by_lang": dict(sorted(total.documents_by_lang.items())),
-                },
-            )
-            stats[split] = {
-                "tokens": header["tokens"],
-                "documents": header["documents"],
-                "text_bytes": total.text_bytes,
-                "bytes_per_token": _bytes_per_token(total.text_bytes, header["tokens"], header["documents"]),
-                "tokens_by_lang": header["tokens_by_lang"],
-                "bytes_per_token_by_lang": {
-                    lang: _bytes_per_token(total.bytes_by_lang[lang], n, total.documents_by_lang[lang])
-                    for lang, n in header["tokens_by_lang"].items()
-                },
-            }
+            files = [(job.tokens_out, job.lengths_out) for job in split_jobs]
+            stats[split] = pack_split(staging, split, files, parts, sp, checksum)
             for job in split_jobs:
                 job.tokens_out.unlink()
                 job.lengths_out.unlink()

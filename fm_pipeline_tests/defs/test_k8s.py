@@ -3,13 +3,20 @@ schemas, and the pod that the step executor would create for each step is built 
 it (run launcher settings, executor config, the op's `dagster-k8s/config` tag, per-step overrides), so the
 GPU requests of the training op and the lake volume of every step are checked for real."""
 
+import base64
 import importlib
+import zlib
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.execution.api import create_execution_plan
+from dagster._core.execution.plan.state import KnownExecutionState
+from dagster._grpc.types import ExecuteStepArgs
+from dagster._serdes import deserialize_value
 from dagster._utils.merger import deep_merge_dicts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +25,12 @@ pytest.importorskip("dagster_k8s", reason="the k8s extra: pip install 'fm-pipeli
 
 from dagster_k8s import K8sRunLauncher, k8s_job_executor  # noqa: E402
 from dagster_k8s.container_context import K8sContainerContext  # noqa: E402
-from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job, get_user_defined_k8s_config  # noqa: E402
+from dagster_k8s.job import (  # noqa: E402
+    UserDefinedDagsterK8sConfig,
+    construct_dagster_k8s_job,
+    get_k8s_job_name,
+    get_user_defined_k8s_config,
+)
 
 from fm_pipeline.defs.executors import executor_from_env  # noqa: E402
 
@@ -95,7 +107,7 @@ def test_run_configs_validate_against_the_k8s_executor(k8s_defs):
 
 
 def _step_pod(defs: dg.Definitions, launcher: K8sRunLauncher, asset: str, op_path: list[str],
-              run_config: dict[str, Any]):
+              run_config: dict[str, Any], step: ExecuteStepArgs | None = None):
     """The Kubernetes Job that `k8s_job_executor` launches for one step, merged in K8sStepHandler's order: run
     launcher, executor config, the op's `dagster-k8s/config` tag, then `per_step_k8s_config[op name]`."""
     job = _job(defs, asset)
@@ -119,9 +131,17 @@ def _step_pod(defs: dg.Definitions, launcher: K8sRunLauncher, asset: str, op_pat
         K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
             executor.get("per_step_k8s_config", {}).get(node.name, {}))))
     job_config = context.get_k8s_job_config("fm-pipeline:latest", launcher)
+    if step is None:
+        return context.namespace, construct_dagster_k8s_job(
+            job_config=job_config, args=["dagster", "api", "execute_step"], job_name="dagster-step-test",
+            pod_name="dagster-step-test", component="step_worker", user_defined_k8s_config=context.run_k8s_config)
+    (step_key,) = step.step_keys_to_execute
+    name = f"dagster-step-{get_k8s_job_name(step.run_id, step_key)}"  # as K8sStepHandler names a step's Job
     return context.namespace, construct_dagster_k8s_job(
-        job_config=job_config, args=["dagster", "api", "execute_step"], job_name="dagster-step-test",
-        pod_name="dagster-step-test", component="step_worker", user_defined_k8s_config=context.run_k8s_config)
+        job_config=job_config, args=step.get_command_args(skip_serialized_namedtuple=True), job_name=name,
+        pod_name=name, component="step_worker", user_defined_k8s_config=context.run_k8s_config,
+        labels={"dagster/op": step_key, "dagster/run-id": step.run_id},
+        env_vars=[*step.get_command_env(), {"name": "DAGSTER_RUN_STEP_KEY", "value": step_key}])
 
 
 def test_training_step_pod_requests_its_gpus_and_every_step_mounts_the_lake(k8s_defs, launcher):
@@ -153,3 +173,37 @@ def test_training_step_pod_requests_its_gpus_and_every_step_mounts_the_lake(k8s_
     assert eight.node_selector == {"nvidia.com/gpu.count": "8"}
     one = pods["training, one GPU"][1].spec.template.spec
     assert [t.key for t in one.tolerations] == ["nvidia.com/gpu"]
+
+
+def test_a_fanned_out_run_puts_each_shard_group_in_its_own_pod(k8s_defs, launcher):
+    """filtered_corpus[common_crawl] planned into three groups: the plan step, once its dynamic outputs are
+    known, resolves into one step per group, and each of those steps is its own Kubernetes Job (one pod) whose
+    `dagster api execute_step` arguments name that step alone."""
+    groups = ["group_00000", "group_00001", "group_00002"]
+    known = KnownExecutionState(dynamic_mappings={"filtered_corpus.plan_filtered_corpus": {"items": groups}})
+    run_config = deep_merge_dicts(_yaml("run_config.yaml"),
+                                  {"ops": {"filtered_corpus": {"config": {"max_steps": 3}}}})
+    plan = create_execution_plan(_job(k8s_defs, "filtered_corpus"), run_config=run_config,
+                                 tags={"dagster/partition": "common_crawl"}, known_state=known)
+    steps = [s.key for s in plan.get_all_steps_in_topo_order() if "[?]" not in s.key]
+    group_steps = [f"filtered_corpus.filter_shard_group[{g}]" for g in groups]
+    assert steps == ["filtered_corpus.plan_filtered_corpus", *group_steps, "filtered_corpus.publish_filtered_corpus"]
+    origin = ReconstructableRepository.for_module("fm_pipeline.definitions", "defs", str(REPO)).get_reconstructable_job(
+        "__ASSET_JOB").get_python_origin()
+    pods = {}
+    for key in steps:
+        args = ExecuteStepArgs(job_origin=origin, run_id="fanout-run", step_keys_to_execute=[key], instance_ref=None,
+                               known_state=known)
+        op = key.split(".")[1].split("[")[0]
+        pods[key] = _step_pod(k8s_defs, launcher, "filtered_corpus", ["filtered_corpus", op], run_config, args)[1]
+    assert len({job.metadata.name for job in pods.values()}) == len(steps) == 5, "one Job per step"
+    assert len({job.metadata.labels["dagster/op"] for job in pods.values()}) == 5
+    for key, job in pods.items():
+        (container,) = job.spec.template.spec.containers
+        env = {e.name: e.value for e in container.env if e.value is not None}
+        packed = env["DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS"]
+        sent = deserialize_value(zlib.decompress(base64.b64decode(packed)).decode(), ExecuteStepArgs)
+        assert sent.step_keys_to_execute == [key] and env["DAGSTER_RUN_STEP_KEY"] == key
+        assert container.args == ["dagster", "api", "execute_step"]
+        assert ("lake", "/opt/fm_pipeline/data") in [(m.name, m.mount_path) for m in container.volume_mounts]
+        assert container.resources.requests == {"cpu": "2", "memory": "8Gi"}, "each group pod gets a step's CPUs"

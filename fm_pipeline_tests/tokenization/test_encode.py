@@ -4,6 +4,7 @@ tells tokenizers apart."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 from pathlib import Path
@@ -13,9 +14,12 @@ import pytest
 import sentencepiece as spm
 
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, Document
+from fm_pipeline.lake.fanout import groups_root
 from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows
 from fm_pipeline.lake.staging import leftovers
+from fm_pipeline.tokenization import encode_groups
 from fm_pipeline.tokenization.encode import MAX_WORD_CHARS, Encoder, ShardJob, encode_corpus, encode_shard
+from fm_pipeline.tokenization.encode_groups import encode_group, plan_encoding, publish_encoding
 from fm_pipeline.tokenization.packed import (
     PackedTokens,
     TokenizerMismatchError,
@@ -255,3 +259,36 @@ def test_models_that_could_change_are_encoded_whole(options: dict, tmp_path: Pat
     texts = [_long_text(), *ODD_TEXTS]
     assert encoder.encode(texts) == spm.SentencePieceProcessor(model_file=str(path)).encode(texts, out_type=int)
     assert encoder.cached_words == 0
+
+
+def test_fanned_out_encoding_is_byte_identical_and_reruns_only_unfinished_groups(
+    model: Path, shards: dict[str, list[Path]], encoded: tuple[Path, dict], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, stats = encoded
+    fanned = tmp_path / "tokenized_corpus"
+    plan = plan_encoding(model, shards, fanned, group_bytes=12 * 1024, max_groups=3, version="1")
+    positions = [[position for position, _ in group.items()] for group in plan.groups]
+    assert len(positions) == 3 and sum(positions, []) == list(range(len(shards["train"]) + len(shards["val"])))
+    assert any(len(p) > 1 for p in positions), "a group spans several shards"
+    failing = plan.groups[2].start
+
+    def lost_node(job: ShardJob):
+        raise OSError(f"lost the node encoding {job.shard}")
+
+    done = {}
+    for item in plan.items():
+        if item.group.start == failing:
+            monkeypatch.setattr(encode_groups, "encode_shard", lost_node)
+        with contextlib.suppress(OSError):
+            done[item.group.key] = encode_group(item, processes=1)[1]
+        monkeypatch.undo()
+    assert done == {"group_00000": False, "group_00001": False} and not (plan.area / "group_00002").exists()
+    again = plan_encoding(model, shards, fanned, group_bytes=12 * 1024, max_groups=3, version="1")
+    assert again == plan
+    assert [encode_group(item, processes=1)[1] for item in again.items()] == [True, True, False]
+    assert publish_encoding(again, fanned) == stats
+    for split in SPLITS:
+        for path in (bin_path, offsets_path, header_path):
+            assert path(fanned, split).read_bytes() == path(out, split).read_bytes()
+    assert not groups_root(fanned).exists(), "no work area left"
