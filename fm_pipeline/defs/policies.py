@@ -76,3 +76,18 @@ def _rerun_on_change() -> dg.AutomationCondition:
 
 
 RERUN_ON_CHANGE = _rerun_on_change()
+
+
+def stage_asset_args(group: str, kinds: set[str]) -> dict[str, object]:
+    """The `dg.asset` arguments every stage asset shares: its group and the team that owns it, its kinds, the
+    I/O retry policy and the automation condition that reruns it only for a reason."""
+    return {"group_name": group, "owners": OWNERS[group], "kinds": kinds, "retry_policy": IO_RETRY,
+            "automation_condition": RERUN_ON_CHANGE}
+
+
+def training_asset_args(group: str) -> dict[str, object]:
+    """The `dg.asset` arguments every asset that trains a model shares: group, owners and kinds, the training
+    tags the automation sensor selects by, its retry policy, one slot of the `gpu` pool and the op's tags."""
+    return {"group_name": group, "owners": OWNERS[group], "kinds": {"pytorch", "mlflow"}, "tags": TRAINING_TAGS,
+            "automation_condition": RERUN_ON_CHANGE, "retry_policy": TRAINING_RETRY, "pool": GPU_POOL,
+            "op_tags": TRAINING_OP_TAGS}

@@ -10,7 +10,7 @@ from fm_pipeline.curation.mixing.balance import balance
 from fm_pipeline.curation.mixing.plan import DEFAULT_ALPHA, MixConfig
 from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
-from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.policies import CORPUS, stage_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -41,12 +41,8 @@ class BalancedShardsConfig(dg.Config):
 
 @dg.asset(
     deps=["deduped_corpus"],
-    group_name=CORPUS,
-    owners=OWNERS[CORPUS],
-    kinds={"parquet", "mlflow"},
+    **stage_asset_args(CORPUS, {"parquet", "mlflow"}),
     code_version=CODE_VERSION,
-    retry_policy=IO_RETRY,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=[
         dg.AssetCheckSpec("accounting", asset="balanced_shards", blocking=True,
                           description="every document is in train, val or dropped, exactly once"),

@@ -16,15 +16,7 @@ from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata, plot
 from fm_pipeline.defs.mlflow_logger import flatten, register_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
-from fm_pipeline.defs.policies import (
-    COMPRESSION,
-    GPU_POOL,
-    OWNERS,
-    RERUN_ON_CHANGE,
-    TRAINING_OP_TAGS,
-    TRAINING_RETRY,
-    TRAINING_TAGS,
-)
+from fm_pipeline.defs.policies import COMPRESSION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.evaluation.perplexity import read_docs
@@ -63,15 +55,8 @@ def _finite(metrics: dict) -> dict[str, float]:
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["domain_adapted_checkpoint", "tokenized_corpus", "domain_corpus", "balanced_shards"],
-    group_name=COMPRESSION,
-    owners=OWNERS[COMPRESSION],
-    kinds={"pytorch", "mlflow"},
+    **training_asset_args(COMPRESSION),
     code_version=CODE_VERSION,
-    tags=TRAINING_TAGS,
-    automation_condition=RERUN_ON_CHANGE,
-    retry_policy=TRAINING_RETRY,
-    pool=GPU_POOL,
-    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("within_budget", asset="compressed_model",
                                    description="the published model's perplexity ratio is within the budget")],
 )

@@ -18,15 +18,7 @@ from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
 from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
-from fm_pipeline.defs.policies import (
-    ADAPTATION,
-    GPU_POOL,
-    OWNERS,
-    RERUN_ON_CHANGE,
-    TRAINING_OP_TAGS,
-    TRAINING_RETRY,
-    TRAINING_TAGS,
-)
+from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -90,15 +82,8 @@ def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> 
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["domain_corpus", "pretrained_checkpoint", "balanced_shards", "tokenizer"],
-    group_name=ADAPTATION,
-    owners=OWNERS[ADAPTATION],
-    kinds={"pytorch", "mlflow"},
+    **training_asset_args(ADAPTATION),
     code_version=CODE_VERSION,
-    tags=TRAINING_TAGS,
-    automation_condition=RERUN_ON_CHANGE,
-    retry_policy=TRAINING_RETRY,
-    pool=GPU_POOL,
-    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec(
         "domain_improved_general_kept", asset="domain_adapted_checkpoint", blocking=True,
         description=f"domain bits per byte went down and general perplexity rose by less than "

@@ -12,7 +12,7 @@ from fm_pipeline.curation.filter_stage import FilterConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import domain_partitions
-from fm_pipeline.defs.policies import ADAPTATION, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.policies import ADAPTATION, stage_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -38,12 +38,8 @@ class DomainCorpusConfig(dg.Config):
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["deduped_corpus", dg.AssetDep("domain_files")],
-    group_name=ADAPTATION,
-    owners=OWNERS[ADAPTATION],
-    kinds={"parquet", "mlflow"},
+    **stage_asset_args(ADAPTATION, {"parquet", "mlflow"}),
     code_version=CODE_VERSION,
-    retry_policy=IO_RETRY,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=[
         dg.AssetCheckSpec("accounting", asset="domain_corpus", blocking=True,
                           description="documents in = filter rejected + dedup removed + train + val"),

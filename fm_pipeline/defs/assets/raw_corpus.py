@@ -9,7 +9,7 @@ from fm_pipeline.curation.ingest import IngestConfig, audit_accounting, ingest_s
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
-from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.policies import CORPUS, stage_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.lake import paths
@@ -37,12 +37,8 @@ class InputsChangedError(RuntimeError):
 @dg.asset(
     partitions_def=source_partitions,
     deps=[dg.AssetDep("raw_files")],
-    group_name=CORPUS,
-    owners=OWNERS[CORPUS],
-    kinds={"parquet", "mlflow"},
+    **stage_asset_args(CORPUS, {"parquet", "mlflow"}),
     code_version=CODE_VERSION,
-    retry_policy=IO_RETRY,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=[dg.AssetCheckSpec("accounting", asset="raw_corpus", blocking=True,
                                    description="documents in = kept + quarantined")],
 )

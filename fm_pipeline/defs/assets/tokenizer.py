@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, table_schema
-from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
+from fm_pipeline.defs.policies import TOKENIZER, stage_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -37,12 +37,8 @@ class TokenizerConfig(dg.Config):
 
 @dg.asset(
     deps=["balanced_shards"],
-    group_name=TOKENIZER,
-    owners=OWNERS[TOKENIZER],
-    kinds={"sentencepiece", "mlflow"},
+    **stage_asset_args(TOKENIZER, {"sentencepiece", "mlflow"}),
     code_version=CODE_VERSION,
-    retry_policy=IO_RETRY,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=[dg.AssetCheckSpec("round_trip", asset="tokenizer", blocking=True,
                                    description="decode(encode(x)) == normalized x on every val document")],
 )
