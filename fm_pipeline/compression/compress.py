@@ -63,8 +63,10 @@ class CompressConfig:
     """Every knob as a plain field; `profile` gives presets."""
 
     techniques: tuple[str, ...] = TECHNIQUES
-    objective: str = "size"
-    """Among candidates within budget publish the smallest ("size") or the fastest at batch 1 ("speed")."""
+    objective: str = "size_at_speed"
+    """Among candidates within budget publish the smallest of those at least `min_speedup` times faster than
+    fp32 at batch 1, else the fastest ("size_at_speed"); or the smallest ("size"); or the fastest ("speed")."""
+    min_speedup: float = 1.3
     max_ppl_ratio: float = 1.02
     """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
     budget_metric: str = "domain_ppl_ratio"
@@ -165,6 +167,9 @@ class CompressResult:
     """`compression/method`, `compression/size_ratio`, `compression/ppl_ratio`, `compression/speedup`."""
     distillation: dict[str, float] | None = None
     """The student's loss, the untrained student's and the teacher's, and `gap_recovery` (domain val)."""
+    rule: str = ""
+    """The selection rule that picked `chosen` (`select.Selection.rule`) and why, in words."""
+    reason: str = ""
 
     def candidate(self, name: str) -> Candidate:
         return next(c for c in self.candidates if c.name == name)
@@ -312,7 +317,9 @@ def compress(
             })
 
         rows = [c.row() for c in candidates]
-        chosen = select(rows, config.objective, config.max_ppl_ratio, config.budget_metric)
+        selection = select(rows, config.objective, config.max_ppl_ratio, config.budget_metric, config.min_speedup)
+        chosen = selection.candidate
+        log(f"compression: publishing {chosen['name']} by rule {selection.rule}: {selection.reason}")
         table = markdown_table(rows, chosen["name"])
         (staging / "comparison.md").write_text(table, encoding="utf-8")
         base_ppl = next(r["domain_ppl"] for r in rows if r["name"] == BASELINE)
@@ -322,7 +329,8 @@ def compress(
                                  budget_ppl=base_ppl * config.max_ppl_ratio)
         contract = {"compression/method": chosen["name"], "compression/size_ratio": chosen["size_ratio"],
                     "compression/ppl_ratio": chosen[config.budget_metric], "compression/speedup": chosen["speedup"]}
-        summary = {"chosen": chosen["name"], "contract": contract, "config": config.to_dict(),
+        summary = {"chosen": chosen["name"], "rule": selection.rule, "reason": selection.reason,
+                   "contract": contract, "config": config.to_dict(),
                    "distillation": distillation,
                    "candidates": [{"name": c.name, "metrics": c.metrics, "details": c.details} for c in candidates]}
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
@@ -334,4 +342,4 @@ def compress(
         if c.name == chosen["name"] and not config.keep_candidates:
             c.folder = out_dir
     return CompressResult(out_dir, chosen["name"], candidates, table, out_dir / "size_vs_ppl.png", contract,
-                          distillation)
+                          distillation, selection.rule, selection.reason)

@@ -36,7 +36,13 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     chosen = result.candidate(result.chosen).metrics
     assert chosen["domain_ppl_ratio"] <= 1.02
     within = [c.metrics for c in result.candidates if c.metrics["domain_ppl_ratio"] <= 1.02]
-    assert chosen["size_bytes"] == min(m["size_bytes"] for m in within)
+    fast = [m for m in within if m["speedup"] >= 1.3]
+    if fast:  # the smallest of those fast enough, else the fastest
+        assert result.rule == "size_at_speed" and chosen["size_bytes"] == min(m["size_bytes"] for m in fast)
+    else:
+        assert result.rule == "fastest"
+        assert chosen["latency_ms_per_token"] == min(m["latency_ms_per_token"] for m in within)
+    assert result.reason.startswith("the smallest" if fast else "none with")
     assert result.contract == {"compression/method": result.chosen, "compression/size_ratio": chosen["size_ratio"],
                                "compression/ppl_ratio": chosen["domain_ppl_ratio"],
                                "compression/speedup": chosen["speedup"]}
@@ -48,6 +54,8 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     assert (out / "size_vs_ppl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.table_markdown.count("\n") == len(result.candidates) + 2
     assert json.loads((out / "compression.json").read_text())["method"] == result.chosen
+    summary = json.loads((out / "metrics.json").read_text())
+    assert (summary["chosen"], summary["rule"], summary["reason"]) == (result.chosen, result.rule, result.reason)
     assert not list(out.parent.glob(f".{out.name}.*"))  # no staging, old or temporary folder left beside it
 
 
