@@ -14,7 +14,7 @@ from fm_pipeline_tests.training.tiny_corpus import paragraphs
 @pytest.fixture(scope="module")
 def result(trained, tmp_path_factory):
     config = CompressConfig.profile(  # every technique but torchao's (slow here; test_quantize covers it)
-        "cpu_small", recovery_steps=2, qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
+        "cpu_small", techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=2, qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
         timing_rounds=1, prompt_tokens=8, new_tokens=2, eval_max_docs=3, max_ppl_ratio=1.02,
     )
     domain = [("en", p) for p in paragraphs("en")[:3]]
@@ -59,6 +59,18 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     assert not list(out.parent.glob(f".{out.name}.*"))  # no staging, old or temporary folder left beside it
 
 
+def test_pruned_int8_is_the_pruned_model_quantized(result):
+    pruned, both = result.candidate("prune_structured"), result.candidate("prune_int8")
+    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads"):
+        assert both.details[key] == pruned.details[key]
+    assert both.details["backend"] == "torch_ao"
+    assert both.metrics["params"] == pruned.metrics["params"] < result.candidate("fp32").metrics["params"]
+    assert both.metrics["size_bytes"] < 0.4 * pruned.metrics["size_bytes"]
+    model, info = load_compressed(both.folder)
+    assert {spec["kind"] for spec in info["modules"].values()} == {"QuantEmbedding", "DynamicInt8Linear"}
+    assert model.config.layer_d_ff == pruned.details["layer_d_ff"]
+
+
 def test_published_and_candidate_models_load_and_generate(result, trained):
     idx = torch.randint(5, 100, (1, 5))
     published, _ = load_compressed(result.out_dir)
@@ -84,7 +96,9 @@ def test_generate_cli_prints_a_continuation_without_the_training_code(result, ca
 
 def test_config_round_trips_and_refuses_unknown_techniques():
     config = CompressConfig.profile("cpu_small", sparsity=0.3)
-    assert "dynamic_int8_torchao" not in config.techniques and config.sparsity == 0.3
+    assert config.techniques == ("dynamic_int8", "weight_int4", "prune_int8") and config.sparsity == 0.3
+    assert (config.objective, config.min_speedup) == ("size_at_speed", 1.3)
+    assert CompressConfig.profile("thorough").techniques == TECHNIQUES
     assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown techniques"):
         CompressConfig(techniques=("zip",))
