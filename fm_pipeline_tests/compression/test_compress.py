@@ -14,7 +14,8 @@ from fm_pipeline_tests.training.tiny_corpus import paragraphs
 @pytest.fixture(scope="module")
 def result(trained, tmp_path_factory):
     config = CompressConfig.profile(  # every technique but torchao's (slow here; test_quantize covers it)
-        "cpu_small", techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=2, qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
+        "cpu_small", techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=2,
+        qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
         timing_rounds=1, prompt_tokens=8, new_tokens=2, eval_max_docs=3, max_ppl_ratio=1.02,
     )
     domain = [("en", p) for p in paragraphs("en")[:3]]
