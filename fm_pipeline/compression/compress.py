@@ -61,7 +61,7 @@ CPU_SMALL = ("dynamic_int8", "weight_int4", "prune_int8")
 (AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning (a quarter of the heads, 5/8 of the MLP
 channels, by Taylor importance on 8 batches, no recovery) then int8 the one at least 1.3x faster than fp32 on
 AVX2-only CPUs too, where int8 products alone gain 1.1x on the sample model: at 128 wide, norms, attention and
-per-operator overhead cost as much as the products. Measured on the sample model without recovery: +1.3%
+per-operator overhead cost as much as the products. Measured on the sample model without recovery: +1.2-1.3%
 perplexity. The comparisons that cost a fine-tune each (QAT, magnitude and recovered pruning, distillation, low
 rank) and torchao's int8 path (several times slower than fp32 in eager mode on CPUs) run in "thorough"."""
 CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
@@ -125,8 +125,8 @@ class CompressConfig:
 
     @classmethod
     def profile(cls, name: str, **overrides: Any) -> CompressConfig:
-        """"cpu_small" (the default of `make run`): the post-training techniques and the one fine-tune that makes
-        the sample model faster on any x86 CPU (`CPU_SMALL`), in well under a minute per domain on 2 cores;
+        """"cpu_small" (the default of `make run`): `CPU_SMALL`, post-training techniques only (no fine-tune), one of
+        them faster than fp32 on AVX2-only CPUs too;
         "thorough": every technique compared, longer fine-tunes, more timing rounds, and generation timed compiled
         (as deployed)."""
         if name == "cpu_small":
