@@ -15,8 +15,8 @@ torchao's int8 kernels, which Inductor turns into int8 micro-kernels on CPUs wit
 Reads the lake `make run` builds: `domain_adapted_checkpoint/<domain>` when present, else
 `pretrained_checkpoint`; the tokenizer; `tokenized_corpus` (fine-tuning text); `balanced_shards/val` (general
 validation). Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
-shipped in the package. Runs every technique, torchao's dynamic int8 included (not in the asset's cpu_small
-profile, as it is much slower than fp32 on these CPUs).
+shipped in the package. Runs the profile's techniques (`--profile thorough`: every one, torchao's dynamic int8
+included) and prints which one the selection rule publishes, and why.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ INT8_TARGETS = {"size_ratio": ("<=", 0.30), "domain_ppl_ratio": ("<=", 1.01), "s
 TARGETS = {
     "dynamic_int8": INT8_TARGETS,
     "dynamic_int8_torchao": INT8_TARGETS,
+    "prune_int8": {"domain_ppl_ratio": ("<=", 1.02), "speedup": (">=", 1.3)},
     "distill": {"distill/gap_recovery": (">=", 0.90)},
 }
 
@@ -127,7 +128,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("FM_PIPELINE_HOME", ".fm_pipeline")))
     parser.add_argument("--domain", default="biomedical")
     parser.add_argument("--profile", default="cpu_small")
-    parser.add_argument("--techniques", nargs="+", default=list(TECHNIQUES), choices=TECHNIQUES)
+    parser.add_argument("--techniques", nargs="+", default=None, choices=TECHNIQUES,
+                        help="default: the profile's (`thorough`: every technique)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads while evaluating and timing")
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds (default: the profile's)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the output (default: a temp dir)")
@@ -140,7 +142,9 @@ def main() -> None:
     checkpoint = adapted if (adapted / "model.safetensors").is_file() else lake / "pretrained_checkpoint"
     domain, domain_source = domain_docs(lake, args.domain)
     general = list(read_docs(lake / "balanced_shards" / "val"))
-    overrides: dict[str, Any] = {"techniques": tuple(args.techniques), "threads": args.threads}
+    overrides: dict[str, Any] = {"threads": args.threads}
+    if args.techniques:
+        overrides["techniques"] = tuple(args.techniques)
     if args.compile:
         overrides["compile"] = True
     if args.rounds:
@@ -166,6 +170,8 @@ def main() -> None:
         "config": config.to_dict(),
         "table": summary(result),
         "chosen": result.chosen,
+        "rule": result.rule,
+        "reason": result.reason,
         "contract": result.contract,
         "distillation": result.distillation,
         "targets": targets,

@@ -14,7 +14,8 @@ from fm_pipeline_tests.training.tiny_corpus import paragraphs
 @pytest.fixture(scope="module")
 def result(trained, tmp_path_factory):
     config = CompressConfig.profile(  # every technique but torchao's (slow here; test_quantize covers it)
-        "cpu_small", recovery_steps=2, qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
+        "cpu_small", techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=2,
+        qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
         timing_rounds=1, prompt_tokens=8, new_tokens=2, eval_max_docs=3, max_ppl_ratio=1.02,
     )
     domain = [("en", p) for p in paragraphs("en")[:3]]
@@ -36,7 +37,13 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     chosen = result.candidate(result.chosen).metrics
     assert chosen["domain_ppl_ratio"] <= 1.02
     within = [c.metrics for c in result.candidates if c.metrics["domain_ppl_ratio"] <= 1.02]
-    assert chosen["size_bytes"] == min(m["size_bytes"] for m in within)
+    fast = [m for m in within if m["speedup"] >= 1.3]
+    if fast:  # the smallest of those fast enough, else the fastest
+        assert result.rule == "size_at_speed" and chosen["size_bytes"] == min(m["size_bytes"] for m in fast)
+    else:
+        assert result.rule == "fastest"
+        assert chosen["latency_ms_per_token"] == min(m["latency_ms_per_token"] for m in within)
+    assert result.reason.startswith("the smallest" if fast else "none with")
     assert result.contract == {"compression/method": result.chosen, "compression/size_ratio": chosen["size_ratio"],
                                "compression/ppl_ratio": chosen["domain_ppl_ratio"],
                                "compression/speedup": chosen["speedup"]}
@@ -48,7 +55,21 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
     assert (out / "size_vs_ppl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.table_markdown.count("\n") == len(result.candidates) + 2
     assert json.loads((out / "compression.json").read_text())["method"] == result.chosen
+    summary = json.loads((out / "metrics.json").read_text())
+    assert (summary["chosen"], summary["rule"], summary["reason"]) == (result.chosen, result.rule, result.reason)
     assert not list(out.parent.glob(f".{out.name}.*"))  # no staging, old or temporary folder left beside it
+
+
+def test_pruned_int8_is_the_pruned_model_quantized(result):
+    pruned, both = result.candidate("prune_structured"), result.candidate("prune_int8")
+    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads"):
+        assert both.details[key] == pruned.details[key]
+    assert both.details["backend"] == "torch_ao"
+    assert both.metrics["params"] == pruned.metrics["params"] < result.candidate("fp32").metrics["params"]
+    assert both.metrics["size_bytes"] < 0.4 * pruned.metrics["size_bytes"]
+    model, info = load_compressed(both.folder)
+    assert {spec["kind"] for spec in info["modules"].values()} == {"QuantEmbedding", "DynamicInt8Linear"}
+    assert model.config.layer_d_ff == pruned.details["layer_d_ff"]
 
 
 def test_published_and_candidate_models_load_and_generate(result, trained):
@@ -76,7 +97,9 @@ def test_generate_cli_prints_a_continuation_without_the_training_code(result, ca
 
 def test_config_round_trips_and_refuses_unknown_techniques():
     config = CompressConfig.profile("cpu_small", sparsity=0.3)
-    assert "dynamic_int8_torchao" not in config.techniques and config.sparsity == 0.3
+    assert config.techniques == ("dynamic_int8", "weight_int4", "prune_int8") and config.sparsity == 0.3
+    assert (config.objective, config.min_speedup) == ("size_at_speed", 1.3)
+    assert CompressConfig.profile("thorough").techniques == TECHNIQUES
     assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown techniques"):
         CompressConfig(techniques=("zip",))

@@ -178,7 +178,16 @@ def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pip
     assert int(rows["distill"]["weights"].replace(",", "")) < int(rows["fp32"]["weights"].replace(",", ""))
     eligible = {name: float(cells["size ×"]) for name, cells in rows.items() if float(cells["ppl ×"]) <= 1.5}
     assert meta["compression/size_ratio"].value == pytest.approx(eligible[published], abs=1e-3)
-    assert eligible[published] == min(eligible.values()), "the smallest candidate within budget is published"
+    summary = json.loads((home / "lake" / "compressed_model" / "legal" / "metrics.json").read_text())
+    within = {c["name"]: c["metrics"] for c in summary["candidates"] if c["metrics"]["domain_ppl_ratio"] <= 1.5}
+    fast = {name: m for name, m in within.items() if m["speedup"] >= 1.3}
+    if fast:  # the default rule: the smallest of those at least 1.3x faster than fp32, else the fastest
+        assert meta["compression/rule"].value == "size_at_speed"
+        assert within[published]["size_bytes"] == min(m["size_bytes"] for m in fast.values())
+    else:
+        assert meta["compression/rule"].value == "fastest"
+        assert within[published]["latency_ms_per_token"] == min(m["latency_ms_per_token"] for m in within.values())
+    assert meta["compression/reason"].value == summary["reason"] and meta["compression/min_speedup"].value == 1.3
     assert "data:image/png;base64," in meta["size_vs_ppl"].value
     assert meta["registered_model_version"].value == "fm-pipeline-legal-compressed/1"
     out = home / "lake" / "compressed_model" / "legal"

@@ -1,5 +1,6 @@
 """compressed_model: the domain-adapted model compressed every configured way, measured side by side, and
-the smallest (or fastest) within the quality budget published and registered.
+the one the selection rule picks within the quality budget (by default the smallest of those fast enough)
+published and registered.
 
 One MLflow parent run per materialization, a nested run per technique with its numbers.
 """
@@ -25,7 +26,7 @@ from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
 
 
@@ -34,8 +35,10 @@ class CompressedModelConfig(dg.Config):
     """"cpu_small" (every technique on the sample model in a few minutes) or "thorough"."""
     techniques: list[str] | None = None
     """A subset of the techniques; all of the profile's when unset."""
-    objective: str = "size"
-    """Publish the smallest ("size") or the fastest ("speed") candidate within the budget."""
+    objective: str = "size_at_speed"
+    """Within the budget, publish the smallest candidate at least `min_speedup` times faster than fp32 at batch 1,
+    else the fastest ("size_at_speed"); or the smallest ("size"); or the fastest ("speed")."""
+    min_speedup: float = 1.3
     max_ppl_ratio: float = 1.02
     """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
     recovery_steps: int | None = None
@@ -113,6 +116,9 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     chosen = result.candidate(result.chosen).metrics
     metadata = {
         **result.contract,
+        "compression/rule": result.rule,
+        "compression/reason": result.reason,
+        "compression/min_speedup": compress_config.min_speedup,
         "compression/domain_ppl": chosen["domain_ppl"],
         "compression/general_ppl_ratio": chosen["general_ppl_ratio"],
         "compression/size_bytes": chosen["size_bytes"],
