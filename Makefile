@@ -1,10 +1,12 @@
 # fm-pipeline: `make run` builds everything on the embedded sample corpus, `make test` runs the tests,
-# `make ui` opens the Dagster UI on 127.0.0.1.
+# `make ui` opens the Dagster UI on 127.0.0.1. `make run PROFILE=thorough` also runs the comparisons (every
+# adaptation strategy, the thorough compression sweep).
 PYTHON ?= python3
 VENV ?= .venv
 FM_PIPELINE_HOME ?= $(CURDIR)/.fm_pipeline
 DAGSTER_HOME ?= $(FM_PIPELINE_HOME)/dagster
 UI_PORT ?= 3000
+PROFILE ?= default
 export FM_PIPELINE_HOME DAGSTER_HOME
 
 BIN := $(VENV)/bin
@@ -26,7 +28,7 @@ instance: install
 	$(BIN)/dagster instance concurrency set gpu 1 >/dev/null
 
 run: instance
-	$(BIN)/python -m fm_pipeline.materialize
+	$(BIN)/python -m fm_pipeline.materialize --profile $(PROFILE)
 	@echo
 	@echo "Every asset is materialized under $(FM_PIPELINE_HOME)/lake."
 	@echo "Open the Dagster UI with:  make ui   (then browse http://127.0.0.1:$(UI_PORT))"

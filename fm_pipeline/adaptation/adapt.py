@@ -176,11 +176,13 @@ class AdaptResult:
 def _evaluate(model: nn.Module, sp: spm.SentencePieceProcessor, domain_val: list[tuple[str, str]],
               general_val: list[tuple[str, str]], probe_docs: Mapping[str, Sequence[str]] | None,
               config: AdaptConfig) -> tuple[dict[str, float], dict[str, float], float | None]:
-    domain = evaluate_texts(model, sp, domain_val)
-    general = evaluate_texts(model, sp, general_val, max_docs_per_lang=config.eval_docs_per_lang)
+    domain = evaluate_texts(model, sp, domain_val, batch_size=config.eval_batch_size)
+    general = evaluate_texts(model, sp, general_val, max_docs_per_lang=config.eval_docs_per_lang,
+                             batch_size=config.eval_batch_size)
     probe = None
     if probe_docs:
-        probe = probe_accuracy(model, sp, probe_docs, max_windows=config.probe_windows_per_doc).accuracy
+        probe = probe_accuracy(model, sp, probe_docs, max_windows=config.probe_windows_per_doc,
+                               batch_size=config.eval_batch_size).accuracy
     return ({k: domain[k] for k in EVAL_KEYS}, {k: general[k] for k in EVAL_KEYS}, probe)
 
 

@@ -61,6 +61,8 @@ class AdaptConfig:
     eval_docs_per_lang: int | None = 200
     """Documents per language of the general validation set scored before and after (None: all)."""
     probe_windows_per_doc: int = 8
+    eval_batch_size: int = 32
+    """Windows per forward pass when scoring perplexity and pooling the probe's features (decoder_only)."""
     log_every: int = 10
     seed: int = 0
     device: str = "auto"

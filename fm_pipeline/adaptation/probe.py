@@ -31,25 +31,37 @@ def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def pooled_features(
     model: nn.Module, sp: spm.SentencePieceProcessor, texts: Sequence[str], block_size: int | None = None,
-    max_windows: int = 8,
+    max_windows: int = 8, batch_size: int = 32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, d), document index (N,)): one mean-pooled vector per `block_size`-token window, up to
-    `max_windows` consecutive windows from each document's start."""
+    `max_windows` consecutive windows from each document's start. A decoder_only model pools `batch_size`
+    windows of several documents per forward pass, a short last window padded at its end (causal attention
+    never looks ahead, so its real positions are unchanged) and pooled over its real tokens only."""
     block_size = block_size or model.config.block_size
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    features, owners = [], []
+    windows, owners = [], []
     for doc, text in enumerate(texts):
         ids = torch.tensor(sp.encode(text, add_bos=True, add_eos=True), dtype=torch.long)
         full = min(len(ids) // block_size, max_windows)
-        batches = [ids[: full * block_size].view(full, block_size)] if full else []
+        windows += list(ids[: full * block_size].view(full, block_size)) if full else []
         rest = ids[full * block_size : (full + 1) * block_size]
         if full < max_windows and (len(rest) >= MIN_WINDOW or not full) and len(rest):
-            batches.append(rest[None])
-        for batch in batches:
-            features.append(hidden_states(model, batch.to(device)).float().mean(dim=1).cpu())
-            owners += [doc] * len(batch)
+            windows.append(rest)
+        owners += [doc] * (len(windows) - len(owners))
+    causal = model.config.architecture == "decoder_only"
+    step = batch_size if causal else 1
+    features = []
+    for i in range(0, len(windows), step):
+        chunk = windows[i : i + step]
+        lengths = torch.tensor([len(w) for w in chunk])
+        batch = torch.zeros((len(chunk), int(lengths.max())), dtype=torch.long)
+        for row, window in enumerate(chunk):
+            batch[row, : len(window)] = window
+        hidden = hidden_states(model, batch.to(device)).float().cpu()
+        real = (torch.arange(batch.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
+        features.append((hidden * real).sum(dim=1) / lengths[:, None])
     model.train(was_training)
     return torch.cat(features), torch.tensor(owners)
 
@@ -97,13 +109,14 @@ def linear_probe(
 
 def probe_accuracy(
     model: nn.Module, sp: spm.SentencePieceProcessor, docs_by_domain: Mapping[str, Sequence[str]],
-    max_windows: int = 8, test_every: int = 4,
+    max_windows: int = 8, test_every: int = 4, batch_size: int = 32,
 ) -> ProbeResult:
     """Domain classification from the model's pooled hidden states: domains are labelled in sorted order, and
     document i of a domain is held out when i % test_every == test_every - 1."""
     feats, labels, test = [], [], []
     for label, domain in enumerate(sorted(docs_by_domain)):
-        f, owner = pooled_features(model, sp, docs_by_domain[domain], max_windows=max_windows)
+        f, owner = pooled_features(model, sp, docs_by_domain[domain], max_windows=max_windows,
+                                   batch_size=batch_size)
         feats.append(f)
         labels.append(torch.full((len(f),), label))
         test.append(owner % test_every == test_every - 1)

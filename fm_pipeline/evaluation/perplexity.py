@@ -99,19 +99,34 @@ def document_windows(ids: torch.Tensor, architecture: str, block_size: int) -> l
 def evaluate_texts(
     model: nn.Module, sp: spm.SentencePieceProcessor, docs: Iterable[tuple[str, str]],
     block_size: int | None = None, max_docs: int | None = None, max_docs_per_lang: int | None = None,
-    autocast_dtype: torch.dtype | None = None,
+    autocast_dtype: torch.dtype | None = None, batch_size: int = 1,
 ) -> dict[str, Any]:
     """Loss, perplexity and bits per byte of `(lang, text)` documents, overall and in `by_lang`.
 
     Each document is tokenized with BOS/EOS as in the token files, scored in `block_size` windows, and
     divided by its own UTF-8 byte count, so per-language numbers are exact. `max_docs_per_lang` bounds the
-    cost without losing the languages that come last in the input.
+    cost without losing the languages that come last in the input. With `batch_size` > 1 a decoder_only
+    model scores up to that many windows (of several documents) per forward pass, padded at the end, which
+    causal attention never looks at: the same numbers up to float rounding, several times faster on CPUs. The
+    default of one window a time suits models whose numbers depend on the batch (dynamic quantization scales
+    activations per batch) and the masked objectives (their windows have no padding mask).
     """
     config = model.config
     block_size = block_size or config.block_size
     objective = Objective.for_model(config, sp)
     generator = torch.Generator().manual_seed(EVAL_SEED)
     total, by_lang, seen = LossTally(), defaultdict(LossTally), Counter()
+    batched = batch_size > 1 and config.architecture == "decoder_only"
+    pending: list[tuple[str, int, list[torch.Tensor]]] = []  # lang, bytes, windows of documents not scored yet
+
+    def tally(docs_windows: list[tuple[str, int, list[torch.Tensor]]]) -> None:
+        scores = iter(_score_padded(model, objective, [w for *_, ws in docs_windows for w in ws], batch_size,
+                                    autocast_dtype))
+        for lang, n_bytes, windows in docs_windows:
+            nats, predicted = map(sum, zip(*(next(scores) for _ in windows), strict=True))
+            total.add(nats, predicted, predicted, n_bytes)
+            by_lang[lang].add(nats, predicted, predicted, n_bytes)
+
     was_training = model.training
     model.eval()
     for lang, text in islice(docs, max_docs):
@@ -120,15 +135,44 @@ def evaluate_texts(
             continue
         seen[lang] += 1
         ids = torch.tensor(sp.encode(text, add_bos=True, add_eos=True), dtype=torch.long)
+        windows = document_windows(ids, config.architecture, block_size)
+        if batched:
+            pending.append((lang, n_bytes, windows))
+            if sum(len(ws) for *_, ws in pending) >= batch_size:
+                tally(pending)
+                pending = []
+            continue
         nats, predicted = 0.0, 0
-        for window in document_windows(ids, config.architecture, block_size):
+        for window in windows:
             window_nats, window_predicted = score_windows(model, objective, window[None], generator, autocast_dtype)
             nats, predicted = nats + window_nats, predicted + window_predicted
         tokens = predicted if config.architecture == "decoder_only" else len(ids)
         total.add(nats, predicted, tokens, n_bytes)
         by_lang[lang].add(nats, predicted, tokens, n_bytes)
+    if pending:
+        tally(pending)
     model.train(was_training)
     return {**total.metrics(), "by_lang": {lang: t.metrics() for lang, t in sorted(by_lang.items())}}
+
+
+@torch.no_grad()
+def _score_padded(model: nn.Module, objective: Objective, windows: list[torch.Tensor], batch_size: int,
+                  autocast_dtype: torch.dtype | None) -> Iterator[tuple[float, int]]:
+    """(nats, predicted tokens) of each next-token window, `batch_size` windows per forward pass, each padded
+    at its end with `pad_id` (a padded target is not scored; a padded input comes after every scored one)."""
+    device = next(model.parameters()).device
+    for i in range(0, len(windows), batch_size):
+        chunk = windows[i : i + batch_size]
+        batch = torch.full((len(chunk), max(len(w) for w in chunk)), objective.pad_id, dtype=torch.long)
+        for row, window in enumerate(chunk):
+            batch[row, : len(window)] = window
+        idx, targets = batch[:, :-1].to(device), batch[:, 1:].to(device)
+        with _autocast(device, autocast_dtype):
+            logits, _ = model(idx=idx)
+        targets = targets.masked_fill(targets == objective.pad_id, IGNORE_INDEX)
+        nats = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+        predicted = (targets != IGNORE_INDEX).sum(dim=1)
+        yield from zip(nats.sum(dim=1).tolist(), predicted.tolist(), strict=True)
 
 
 def evaluate_packed(

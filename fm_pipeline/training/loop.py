@@ -201,7 +201,8 @@ def _train(
     if ctx.is_main:
         if config.val_docs_dir:
             eval_metrics = evaluate_texts(raw_model, sp, read_docs(Path(config.val_docs_dir)),
-                                          max_docs_per_lang=config.eval_docs_per_lang, autocast_dtype=dtype)
+                                          max_docs_per_lang=config.eval_docs_per_lang, autocast_dtype=dtype,
+                                          batch_size=config.batch_size)
         elif val_tokens is not None:
             eval_metrics = evaluate_packed(raw_model, val_tokens, objective, batch_size=config.batch_size,
                                            max_batches=config.eval_batches, autocast_dtype=dtype)

@@ -61,3 +61,19 @@ def test_probe_runs_on_real_hidden_states(tiny_corpus):
     assert result.n_test == 4 * 2 * 2  # documents 3 and 7 of each domain, two windows each
     assert result.n_train == 4 * 6 * 2
     assert 0.0 <= result.accuracy <= 1.0 and result.train_accuracy > 0.5
+
+
+def test_batched_windows_pool_what_one_window_at_a_time_pools(tiny_corpus):
+    """Short documents (one short window each) and long ones, batched across documents with padding: every
+    window's pooled vector as when it is scored alone, in the same order."""
+    model = tiny_model(tiny_corpus)
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_corpus.tokenizer))
+    texts = [domain_texts("legal")[0], "A short clause binds both parties.", domain_texts("biomedical")[1],
+             "Le contrat prend effet à la signature des deux parties et reste valable un an."]
+    alone, owners_alone = pooled_features(model, sp, texts, max_windows=3, batch_size=1)
+    batched, owners = pooled_features(model, sp, texts, max_windows=3, batch_size=5)
+    assert owners.tolist() == owners_alone.tolist() == [0, 0, 0, 1, 2, 2, 2, 3]
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-5)
+    short = torch.tensor([sp.encode(texts[1], add_bos=True, add_eos=True)])
+    with torch.no_grad():
+        torch.testing.assert_close(batched[3], hidden_states(model, short).mean(dim=1)[0], rtol=1e-5, atol=1e-5)

@@ -87,3 +87,20 @@ def test_masked_objectives_evaluate_reproducibly(tiny_corpus, sp, architecture):
     assert first == evaluate_texts(model, sp, docs, max_docs_per_lang=2)
     assert set(first["by_lang"]) == {"en", "de", "fr", "es"}
     assert abs(first["val_loss"] - math.log(model.config.vocab_size)) < 1.0  # untrained: about ln(vocab)
+
+
+def test_batched_windows_score_what_one_window_at_a_time_scores(tiny_corpus, sp):
+    """Documents of one to several windows, batched across documents and padded at the end: the same nats per
+    language as scoring each window alone (up to float rounding), and the same token counts exactly."""
+    torch.manual_seed(0)
+    model = build_model(fit_to_tokenizer(ModelConfig(n_layer=2, n_head=2, d_model=32, block_size=16), sp))
+    docs = list(read_docs(tiny_corpus.val_docs))
+    assert len({len(sp.encode(t)) // 16 for _, t in docs}) > 1, "documents of different window counts"
+    one = evaluate_texts(model, sp, docs, max_docs_per_lang=3)
+    for batch_size in (2, 5, 64):
+        batched = evaluate_texts(model, sp, docs, max_docs_per_lang=3, batch_size=batch_size)
+        assert batched.keys() == one.keys() and batched["by_lang"].keys() == one["by_lang"].keys()
+        for lang, metrics in one["by_lang"].items():
+            for key, value in metrics.items():
+                assert batched["by_lang"][lang][key] == pytest.approx(value, rel=1e-5), (batch_size, lang, key)
+        assert batched["val_bpb"] == pytest.approx(one["val_bpb"], rel=1e-5)
