@@ -9,7 +9,7 @@ rows counted in the input shards), so every step's jobs are known before any run
 (`signatures` with each file's exact-key run, `band_runs`, `filter`) take a group's shards; phases per range
 (`exact_groups`, `buckets`) split the plan's key ranges and buckets into as many steps as there are shard
 groups. Each phase waits for the one before: a band run needs every exact group, a bucket every band run.
-A step's completion marker sits in `<area>/<phase>/<group>/`, so a rerun skips the steps that finished.
+A step's completion marker sits in `<area>/steps/<phase>/<group>/`, so a rerun skips the steps that finished.
 Signature files, kept and removed shards are written in the area under the names `dedup_corpus` gives them;
 `publish_dedup` hard-links them into the output, so it is byte-identical to the single-step path.
 """
@@ -45,6 +45,8 @@ from fm_pipeline.lake.staging import carry, staged_dir
 SHARD_PHASES = ("signatures", "band_runs", "filter")
 RANGE_PHASES = ("exact_groups", "buckets")
 CONNECT = "connect"
+STEPS = "steps"
+"""Where the steps' completion markers live in the area, apart from the files they write."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,8 @@ def dedup_steps(plan: WorkPlan, phase: str, steps: int | None = None) -> list[De
 
 
 def _marker(area: Path, phase: str, index: int) -> WorkItem:
-    """A step as `lake.fanout` tracks it: a folder `<area>/<phase>/group_<index>/` holding its marker."""
-    return WorkItem(Path(area) / phase, {}, ShardGroup(index, 0, (), 0))
+    """A step as `lake.fanout` tracks it: a folder `<area>/steps/<phase>/group_<index>/` holding its marker."""
+    return WorkItem(Path(area) / STEPS / phase, {}, ShardGroup(index, 0, (), 0))
 
 
 def _signatures(plan: DedupPlan, jobs: tuple[int, ...], cache: Path, run: Any) -> dict[str, int]:
@@ -160,7 +162,7 @@ def publish_dedup(plan: WorkPlan, out_dir: Path) -> DedupStats:
     byte for byte, of `dedup_corpus`; then the stats as it returns them (no step seconds). Removes the work
     area."""
     dedup = read_plan(plan.area / DEDUP_WORK)
-    phase = {name: WorkPlan(plan.area / name, plan.settings, plan.groups) for name in ("signatures", "filter")}
+    phase = {name: WorkPlan(plan.area / STEPS / name, plan.settings, plan.groups) for name in ("signatures", "filter")}
     signed = [result for _, _, result in completed(phase["signatures"])]
     counts = [result for _, _, result in completed(phase["filter"])]
     with staged_dir(Path(out_dir)) as staging:
