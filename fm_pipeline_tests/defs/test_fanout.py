@@ -1,6 +1,6 @@
-"""Fan-out by shard through Dagster: filtered_corpus and tokenized_corpus materialized with the multiprocess
-executor, one step per group of shards, publish exactly the files of the library's single-step path; a group
-that fails is the only step a re-execution from failure runs again."""
+"""Fan-out by shard through Dagster: filtered_corpus, deduped_corpus and tokenized_corpus materialized with the
+multiprocess executor, one step per group of shards, publish exactly the files of the library's single-step path;
+a group that fails is the only step a re-execution from failure runs again."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
+from fm_pipeline.curation.dedup.stage import dedup_corpus
 from fm_pipeline.curation.filter_stage import FilterConfig, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
 from fm_pipeline.lake.fanout import groups_root, plan_groups
-from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
+from fm_pipeline.lake.layout import KEPT, LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
-from fm_pipeline.lake.paths import raw_corpus_root
+from fm_pipeline.lake.paths import SOURCES, raw_corpus_root
 from fm_pipeline.tokenization.encode import encode_corpus
 from fm_pipeline_tests.training.tiny_corpus import LANGS, paragraphs, train_tokenizer
 
@@ -172,3 +173,59 @@ def test_tokenized_corpus_fans_out_one_step_per_group_with_the_single_step_files
             dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))]
         assert (check.check_name, check.passed) == ("matches_tokenizer", True)
     shutil.rmtree(single)
+
+
+def _kept_of_every_source(lake: Path) -> list[Path]:
+    """filtered_corpus/<source>/kept of the sample corpus, every source in 20 kB shards: the raw shards
+    themselves (same schema), so the test spends its time on dedup, not on filtering."""
+    shards = []
+    for source in SOURCES:
+        raw = lake / "raw_corpus" / source
+        ingest_source(source, raw_corpus_root() / source, raw, IngestConfig(shard_bytes=20_000))
+        kept = lake / "filtered_corpus" / source / KEPT
+        kept.mkdir(parents=True)
+        for shard in list_shards(raw):
+            shutil.copy(shard, kept / shard.name)
+        shards += list_shards(kept)
+    return shards
+
+
+def test_deduped_corpus_fans_out_every_phase_with_the_single_step_files(fm_home: Path, tmp_path: Path):
+    lake = fm_home / "lake"
+    shards = _kept_of_every_source(lake)
+    single = tmp_path / "single"
+    stats = dedup_corpus(shards, single, processes=1, shard_bytes=64 * 2**20)
+    assert stats.exact_duplicates + stats.near_duplicates == stats.removed > 0
+    out = lake / "deduped_corpus"
+    with dg.instance_for_test() as instance:
+        result = _run(instance, "deduped_corpus", THREE_GROUPS)
+        assert result.success
+        mapped = [f"deduped_corpus.dedup_{phase}[group_0000{i}]" for phase in ("signatures", "band_runs", "buckets",
+                                                                             "filter") for i in range(3)]
+        once = ["plan_deduped_corpus", "dedup_exact_groups", "plan_buckets", "connect_duplicates",
+                "publish_deduped_corpus"]
+        assert _steps(result, "STEP_SUCCESS") == sorted([*mapped, *(f"deduped_corpus.{op}" for op in once)])
+        assert _digests(out, skip=(LINEAGE_RECORD,)) == _digests(single), "every file, byte for byte"
+        assert not groups_root(out).exists()
+
+        (mat,) = instance.fetch_materializations(dg.AssetKey("deduped_corpus"), limit=5).records
+        meta = mat.asset_materialization.metadata
+        assert mat.asset_materialization.tags["dagster/data_version"] == read_stage_record(out)["data_version"]
+        assert [meta[k].value for k in ("documents_in", "kept", "exact_duplicates", "near_duplicates",
+                                        "candidate_pairs", "verified_pairs", "signatures_computed",
+                                        "fanout/groups")] == \
+            [stats.documents_in, stats.kept, stats.exact_duplicates, stats.near_duplicates, stats.candidate_pairs,
+             stats.verified_pairs, len(shards), 3]
+        (check,) = [r.event_log_entry.dagster_event.event_specific_data for r in instance.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))]
+        assert (check.check_name, check.passed) == ("accounting", True)
+        mlflow.set_tracking_uri(f"sqlite:///{fm_home}/mlflow/mlflow.db")
+        runs = mlflow.search_runs(experiment_names=["fm-pipeline"], output_format="list")
+        assert [(r.info.run_id, r.data.tags["dagster.asset_key"]) for r in runs] == \
+            [(meta["mlflow_run_id"].value, "deduped_corpus")]
+
+        again = _run(instance, "deduped_corpus", ONE_GROUP)
+        assert again.success
+        (mat, _) = instance.fetch_materializations(dg.AssetKey("deduped_corpus"), limit=5).records
+        assert mat.asset_materialization.metadata["signatures_cached"].value == len(shards)
+        assert _digests(out, skip=(LINEAGE_RECORD,)) == _digests(single), "one group or three: the same files"

@@ -77,12 +77,12 @@ def test_corpus_folders_are_observable_sources_upstream_of_the_corpus(graph):
 
 def test_retries_backoff_gpu_pool_and_training_limits():
     job = defs.resolve_implicit_global_asset_job_def()
-    for name in ("raw_corpus", "deduped_corpus", "balanced_shards", "tokenizer", "domain_corpus"):
+    for name in ("raw_corpus", "balanced_shards", "tokenizer", "domain_corpus"):
         policy = job.graph.node_named(name).definition.retry_policy
         assert policy == policies.IO_RETRY, name
-    for name in ("filtered_corpus", "tokenized_corpus"):  # fanned out by shard: every step of the graph retries
-        ops = job.graph.node_named(name).definition.node_defs
-        assert len(ops) == 3 and {op.retry_policy for op in ops} == {policies.IO_RETRY}, name
+    for name, steps in (("filtered_corpus", 3), ("tokenized_corpus", 3), ("deduped_corpus", 9)):
+        ops = job.graph.node_named(name).definition.node_defs  # fanned out by shard: every step retries
+        assert len(ops) == steps and {op.retry_policy for op in ops} == {policies.IO_RETRY}, name
     assert policies.IO_RETRY.backoff == dg.Backoff.EXPONENTIAL and policies.IO_RETRY.max_retries == 3
     train = job.graph.node_named("pretrained_checkpoint").definition.node_named("train_model").definition
     assert train.pool == "gpu"

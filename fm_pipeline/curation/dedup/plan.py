@@ -106,15 +106,19 @@ def write_plan(
     part_rows: int = DEFAULT_PART_ROWS,
     bucket_entries: int = DEFAULT_BUCKET_ENTRIES,
     shard_bytes: int = 0,
+    config: MinHashConfig | None = None,
 ) -> DedupPlan:
     """Plan a run over `signature_files` (and the `input_shards` they were computed from, one each, for the
     filter step) and write it to `work/plan.json`. At least `min_jobs` buckets, so a pool has work for every
-    worker; more when the corpus needs them to stay under `bucket_entries`."""
+    worker; more when the corpus needs them to stay under `bucket_entries`.
+
+    With `config`, the plan is written before the signature files exist (a fan-out plans every step up
+    front): rows are counted in the input shards, one signature per document."""
     files = [Path(p).resolve() for p in signature_files]
-    if input_shards and len(input_shards) != len(files):
+    if (input_shards or config) and len(input_shards) != len(files):
         raise ValueError("one signature file per input shard")
-    cfg = read_config(files) if files else MinHashConfig()
-    rows = tuple(pq.ParquetFile(p).metadata.num_rows for p in files)
+    cfg = config or (read_config(files) if files else MinHashConfig())
+    rows = tuple(pq.ParquetFile(p).metadata.num_rows for p in (input_shards if config else files))
     total = sum(rows)
     plan = DedupPlan(
         work=Path(work).resolve(),

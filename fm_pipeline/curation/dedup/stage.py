@@ -13,13 +13,13 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 
@@ -151,24 +151,31 @@ def dedup_corpus(
         for folder in (KEPT, REMOVED):
             (staging / folder).mkdir(exist_ok=True)
         remove_path(plan.work)
-    removed = sum(c["removed"] for c in counts)
-    if removed != stats["exact_duplicates"] + stats["near_duplicates"]:
-        raise ValueError(f"{stats['exact_duplicates'] + stats['near_duplicates']} documents were marked as "
-                         f"duplicates but {removed} were found in the shards")
     seconds["find_duplicates"] = sum(seconds[k] for k in SEARCH_STEPS)
     seconds["apply"] = seconds["filter"]
+    return summarize(stats, counts, sum(computed), len(computed) - sum(computed), cfg, verify_threshold, seconds)
+
+
+def summarize(search: Mapping[str, Any], counts: Sequence[Mapping[str, int]], computed: int, cached: int,
+              cfg: MinHashConfig, verify_threshold: float, seconds: dict[str, float]) -> DedupStats:
+    """The run's stats from `connect`'s (`search`) and the filter jobs' counts, in one step or fanned out;
+    fails when the shards' removed rows are not the duplicates `connect` marked."""
+    removed = sum(c["removed"] for c in counts)
+    if removed != search["exact_duplicates"] + search["near_duplicates"]:
+        raise ValueError(f"{search['exact_duplicates'] + search['near_duplicates']} documents were marked as "
+                         f"duplicates but {removed} were found in the shards")
     return DedupStats(
         documents_in=sum(c["documents_in"] for c in counts),
         kept=sum(c["kept"] for c in counts),
         removed=removed,
-        exact_duplicates=stats["exact_duplicates"],
-        near_duplicates=stats["near_duplicates"],
-        candidate_pairs=stats["candidate_pairs"],
-        verified_pairs=stats["verified_pairs"],
-        cluster_sizes=stats["cluster_sizes"],
-        examples=stats["examples"],
-        signatures_computed=sum(computed),
-        signatures_cached=len(computed) - sum(computed),
+        exact_duplicates=search["exact_duplicates"],
+        near_duplicates=search["near_duplicates"],
+        candidate_pairs=search["candidate_pairs"],
+        verified_pairs=search["verified_pairs"],
+        cluster_sizes=search["cluster_sizes"],
+        examples=search["examples"],
+        signatures_computed=computed,
+        signatures_cached=cached,
         minhash={
             "num_perm": cfg.num_perm,
             "bands": cfg.bands,
