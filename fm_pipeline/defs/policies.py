@@ -78,11 +78,16 @@ def _rerun_on_change() -> dg.AutomationCondition:
 RERUN_ON_CHANGE = _rerun_on_change()
 
 
+def stage_graph_args(group: str, kinds: set[str]) -> dict[str, object]:
+    """The arguments every stage asset shares, fanned out (`dg.graph_asset`) or not: its group and the team that
+    owns it, its kinds and the automation condition that reruns it only for a reason."""
+    return {"group_name": group, "owners": OWNERS[group], "kinds": kinds, "automation_condition": RERUN_ON_CHANGE}
+
+
 def stage_asset_args(group: str, kinds: set[str]) -> dict[str, object]:
-    """The `dg.asset` arguments every stage asset shares: its group and the team that owns it, its kinds, the
-    I/O retry policy and the automation condition that reruns it only for a reason."""
-    return {"group_name": group, "owners": OWNERS[group], "kinds": kinds, "retry_policy": IO_RETRY,
-            "automation_condition": RERUN_ON_CHANGE}
+    """`stage_graph_args` plus the I/O retry policy, for a stage that is one `dg.asset` step (a graph asset's
+    ops carry their own)."""
+    return {**stage_graph_args(group, kinds), "retry_policy": IO_RETRY}
 
 
 def training_asset_args(group: str) -> dict[str, object]:

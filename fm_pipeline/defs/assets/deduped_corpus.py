@@ -32,7 +32,7 @@ from fm_pipeline.defs.fanout import (
     unreadable_shards_fail_at_once,
 )
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
-from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.policies import CORPUS, IO_RETRY, stage_graph_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -194,11 +194,8 @@ def publish_deduped_corpus(context: dg.OpExecutionContext, config: DedupedCorpus
 
 @dg.graph_asset(
     ins={"filtered_corpus": dg.AssetIn(dagster_type=dg.Nothing)},
-    group_name=CORPUS,
-    owners=OWNERS[CORPUS],
-    kinds={"parquet", "mlflow"},
+    **stage_graph_args(CORPUS, {"parquet", "mlflow"}),
     code_version=CODE_VERSION,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=CHECKS,
     config=one_config(DedupedCorpusConfig, *CONFIGURED),
 )

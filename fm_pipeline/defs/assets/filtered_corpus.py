@@ -29,7 +29,7 @@ from fm_pipeline.defs.fanout import (
 )
 from fm_pipeline.defs.metadata import count_table, lang_counts, language_table, parquet_metadata
 from fm_pipeline.defs.partitions import source_partitions
-from fm_pipeline.defs.policies import CORPUS, IO_RETRY, OWNERS, RERUN_ON_CHANGE
+from fm_pipeline.defs.policies import CORPUS, IO_RETRY, stage_graph_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -131,11 +131,8 @@ def publish_filtered_corpus(context: dg.OpExecutionContext, config: FilteredCorp
 @dg.graph_asset(
     partitions_def=source_partitions,
     ins={"raw_corpus": dg.AssetIn(dagster_type=dg.Nothing)},
-    group_name=CORPUS,
-    owners=OWNERS[CORPUS],
-    kinds={"parquet", "mlflow"},
+    **stage_graph_args(CORPUS, {"parquet", "mlflow"}),
     code_version=CODE_VERSION,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=CHECKS,
     config=one_config(FilteredCorpusConfig, "plan_filtered_corpus", "filter_shard_group", "publish_filtered_corpus"),
 )

@@ -21,7 +21,7 @@ from fm_pipeline.defs.fanout import (
     unreadable_shards_fail_at_once,
 )
 from fm_pipeline.defs.metadata import COLUMN_SCHEMA, ROW_COUNT, table_schema
-from fm_pipeline.defs.policies import IO_RETRY, OWNERS, RERUN_ON_CHANGE, TOKENIZER
+from fm_pipeline.defs.policies import IO_RETRY, TOKENIZER, stage_graph_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
@@ -116,11 +116,8 @@ def publish_tokenized_corpus(context: dg.OpExecutionContext, lake: LakeResource,
 
 @dg.graph_asset(
     ins={"balanced_shards": dg.AssetIn(dagster_type=dg.Nothing), "tokenizer": dg.AssetIn(dagster_type=dg.Nothing)},
-    group_name=TOKENIZER,
-    owners=OWNERS[TOKENIZER],
-    kinds={"numpy", "mlflow"},
+    **stage_graph_args(TOKENIZER, {"numpy", "mlflow"}),
     code_version=CODE_VERSION,
-    automation_condition=RERUN_ON_CHANGE,
     check_specs=CHECKS,
     config=one_config(TokenizedCorpusConfig, "plan_tokenized_corpus", "encode_shard_group"),
 )
