@@ -58,12 +58,15 @@ TECHNIQUES = (
 )
 CPU_SMALL = ("dynamic_int8", "weight_int4", "prune_int8")
 """The default profile's candidates, none fine-tuned. Dynamic int8 is fast where the CPU has int8 dot products
-(AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning (a quarter of the heads, 5/8 of the MLP
-channels, by Taylor importance on 8 batches, no recovery) then int8 the one at least 1.3x faster than fp32 on
-AVX2-only CPUs too, where int8 products alone gain 1.1x on the sample model: at 128 wide, norms, attention and
-per-operator overhead cost as much as the products. Measured on the sample model without recovery: +1.2-1.3%
-perplexity. The comparisons that cost a fine-tune each (QAT, magnitude and recovered pruning, distillation, low
-rank) and torchao's int8 path (several times slower than fp32 in eager mode on CPUs) run in "thorough"."""
+(AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning then int8 the one meant to be at least
+1.3x faster than fp32 on AVX2-only CPUs too, where int8 products alone gain about 1.1x on the sample model (at 128
+wide, norms, attention and per-operator overhead cost as much as the products). Pruning removes up to a quarter
+of the heads and 5/8 of the MLP channels by Taylor importance on 8 batches, without recovery, shrunk until the
+domain's training documents lose at most 1.5% perplexity: the full share costs the pretrained sample model
++1.2-1.3% but the domain-adapted ones +10-14%, where the budget keeps a quarter of it (+0.4-1.3% on validation).
+A recovery fine-tune on the general token files moves an adapted model off its domain (+8-30% measured), so
+there is none. The comparisons that cost a fine-tune each (QAT, magnitude and recovered pruning, distillation,
+low rank) and torchao's int8 path (several times slower than fp32 in eager mode on CPUs) run in "thorough"."""
 CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
 
 
@@ -91,6 +94,11 @@ class CompressConfig:
     head_fraction: float = 0.25
     mlp_fraction: float = 0.5
     importance_batches: int = 8
+    prune_max_ppl_ratio: float | None = None
+    """Structured pruning shrinks its fractions until perplexity on held-out tuning batches is within this
+    multiple of the teacher's, on the calibration documents (None: prune the configured fractions whatever
+    they cost)."""
+    calibration_max_docs: int | None = 64
     distill_steps: int = 300
     distill_lr: float = 2e-3
     student_layers: int | None = None
@@ -130,7 +138,7 @@ class CompressConfig:
         "thorough": every technique compared, longer fine-tunes, more timing rounds, and generation timed compiled
         (as deployed)."""
         if name == "cpu_small":
-            base = cls(techniques=CPU_SMALL, mlp_fraction=0.625, recovery_steps=0)
+            base = cls(techniques=CPU_SMALL, mlp_fraction=0.625, recovery_steps=0, prune_max_ppl_ratio=1.015)
         elif name == "thorough":
             base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48,
                        compile=True)
@@ -187,11 +195,12 @@ class CompressResult:
 
 def _build(
     name: str, teacher: nn.Module, data: TuneData, config: CompressConfig,
-    built: dict[str, tuple[nn.Module, dict[str, Any]]],
+    built: dict[str, tuple[nn.Module, dict[str, Any]]], check_loss: Callable[[nn.Module], float] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The compressed model of technique `name`, and what to record about how it was made. `built`: the
     candidates made so far, so `prune_int8` quantizes `prune_structured`'s model rather than pruning and
-    fine-tuning again (the same seed and data would give the same model)."""
+    fine-tuning again (the same seed and data would give the same model). `check_loss`: a model's loss on the
+    calibration text, for pruning to `prune_max_ppl_ratio`."""
     backend = resolve_backend(config.backend, next(teacher.parameters()).device, compiled=config.compile)
     if name == "dynamic_int8":
         return quantize_dynamic_int8(teacher, backend), {"backend": backend}
@@ -215,8 +224,11 @@ def _build(
             model, details = built["prune_structured"]
         else:
             model, removed = prune_structured(teacher, config.head_fraction, config.mlp_fraction, data,
-                                              config.importance_batches, config.recovery_steps, config.recovery_lr)
-            details = {"head_fraction": config.head_fraction, "mlp_fraction": config.mlp_fraction,
+                                              config.importance_batches, config.recovery_steps, config.recovery_lr,
+                                              config.prune_max_ppl_ratio if check_loss else None, check_loss)
+            scale = removed.get("scale", 1.0)
+            details = {"head_fraction": config.head_fraction * scale, "mlp_fraction": config.mlp_fraction * scale,
+                       **({"check_ppl_ratio": removed["check_ppl_ratio"]} if "scale" in removed else {}),
                        "recovery_steps": config.recovery_steps, "removed_heads": removed["heads"],
                        "layer_n_head": model.config.layer_n_head, "layer_d_ff": model.config.layer_d_ff}
         if name == "prune_int8":
@@ -265,6 +277,7 @@ def compress(
     config: CompressConfig,
     out_dir: Path,
     log: Callable[[str], None] = print,
+    calibration_docs: Sequence[tuple[str, str]] = (),
 ) -> CompressResult:
     """Compress the decoder-only model in `checkpoint_dir` every configured way and publish the best within
     budget to `out_dir`.
@@ -272,6 +285,9 @@ def compress(
     train_tokens: a tokenized_corpus folder (its `train` split is read) or an open `PackedTokens`, the text
     of the fine-tunes (recovery, QAT, distillation). Validation docs are (lang, text) pairs, e.g. from
     `evaluation.perplexity.read_docs`: domain perplexity decides the budget, general perplexity is reported.
+    calibration_docs: text of the model's use other than the validation documents (the domain's training
+    documents), on which structured pruning measures its `prune_max_ppl_ratio`; without it pruning takes the
+    configured fractions.
     """
     out_dir = Path(out_dir)
     teacher, model_config = load_checkpoint(Path(checkpoint_dir))
@@ -281,6 +297,11 @@ def compress(
     sp = spm.SentencePieceProcessor(model_file=str(tokenizer_path))
     domain_docs, general_docs = list(domain_val_docs), list(general_val_docs)
     data = TuneData.open(train_tokens, sp, model_config, config.batch_size, config.seed)
+    calibration = list(calibration_docs)
+
+    def check_loss(model: nn.Module) -> float:
+        with threads(config.threads):
+            return quality(model, sp, calibration, config.calibration_max_docs)["loss"]
 
     with swapped_dir(out_dir) as staging:
         (staging / "candidates").mkdir()
@@ -292,7 +313,8 @@ def compress(
             start = time.perf_counter()
             torch.manual_seed(config.seed)
             model, details = (teacher, {}) if name == BASELINE else _build(
-                name, teacher, data, config, {c.name: (loaded[c.name], c.details) for c in candidates})
+                name, teacher, data, config, {c.name: (loaded[c.name], c.details) for c in candidates},
+                check_loss if calibration else None)
             seconds = time.perf_counter() - start
             folder = save_compressed(staging / "candidates" / name, model, name, details)
             model, _ = load_compressed(folder)  # measure what was written, not what is in memory

@@ -14,8 +14,10 @@ et al.) or, without data, the L2 norm of those weights.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -229,15 +231,12 @@ def structure_importance(
     return head_scores, channel_scores
 
 
-def prune_structured(
-    model: nn.Module, head_fraction: float = 0.25, mlp_fraction: float = 0.5, data: TuneData | None = None,
-    importance_batches: int = 8, recovery_steps: int = 0, lr: float = 3e-4,
-) -> tuple[nn.Module, dict[str, dict[int, list[int]]]]:
-    """Remove the least important `head_fraction` of each layer's key/value head groups and `mlp_fraction` of
-    its MLP channels (at least one of each stays), then optionally fine-tune to recover. Returns the smaller
-    model and what was removed: {"heads": {layer: [query heads]}, "channels": {layer: [channels]}}."""
-    batches = data.batches(importance_batches) if data is not None and importance_batches else None
-    head_scores, channel_scores = structure_importance(model, batches)
+def _removal(
+    model: nn.Module, head_scores: Sequence[torch.Tensor], channel_scores: Sequence[torch.Tensor],
+    head_fraction: float, mlp_fraction: float,
+) -> dict[str, dict[int, list[int]]]:
+    """The least important `head_fraction` of each layer's key/value head groups and `mlp_fraction` of its MLP
+    channels (at least one of each stays)."""
     heads, channels = {}, {}
     for i, block in enumerate(_blocks(model)):
         group = block.attn.n_head // block.attn.n_kv_head
@@ -246,7 +245,43 @@ def prune_structured(
         heads[i] = sorted(h for g in gone for h in range(g * group, (g + 1) * group))
         n_channels = min(round(mlp_fraction * len(channel_scores[i])), len(channel_scores[i]) - 1)
         channels[i] = sorted(torch.argsort(channel_scores[i])[:n_channels].tolist())
-    smaller = remove_structures(model, heads, channels)
+    return {"heads": heads, "channels": channels}
+
+
+BUDGET_SCALES = (1.0, 0.75, 0.5, 0.25)
+"""Shares of the configured fractions tried, largest first, when pruning to a loss budget."""
+
+
+def prune_structured(
+    model: nn.Module, head_fraction: float = 0.25, mlp_fraction: float = 0.5, data: TuneData | None = None,
+    importance_batches: int = 8, recovery_steps: int = 0, lr: float = 3e-4, max_ppl_ratio: float | None = None,
+    check_loss: Callable[[nn.Module], float] | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Remove the least important `head_fraction` of each layer's key/value head groups and `mlp_fraction` of
+    its MLP channels (at least one of each stays), then optionally fine-tune to recover. Returns the smaller
+    model and what was removed: {"heads": {layer: [query heads]}, "channels": {layer: [channels]}}.
+
+    With `max_ppl_ratio` and `check_loss` (a model's mean loss on text of the use it is compressed for, say
+    the domain's training documents), the fractions shrink by `BUDGET_SCALES` until the pruned model's
+    perplexity there is within that multiple of the unpruned model's: a model that pruning hurts more (one
+    adapted to a narrow domain) loses less of itself. The smallest share is kept when none fits. The returned
+    dict then also holds "scale" and "check_ppl_ratio"."""
+    if (max_ppl_ratio is None) != (check_loss is None):
+        raise ValueError("pruning to a perplexity budget needs both max_ppl_ratio and check_loss")
+    batches = data.batches(importance_batches) if data is not None and importance_batches else None
+    head_scores, channel_scores = structure_importance(model, batches)
+    if max_ppl_ratio is None:
+        removed = _removal(model, head_scores, channel_scores, head_fraction, mlp_fraction)
+        smaller = remove_structures(model, removed["heads"], removed["channels"])
+    else:
+        base = check_loss(model)
+        for scale in BUDGET_SCALES:
+            removed = _removal(model, head_scores, channel_scores, head_fraction * scale, mlp_fraction * scale)
+            smaller = remove_structures(model, removed["heads"], removed["channels"])
+            ratio = math.exp(check_loss(smaller) - base)
+            if ratio <= max_ppl_ratio:
+                break
+        removed = {**removed, "scale": scale, "check_ppl_ratio": round(ratio, 5)}
     if recovery_steps and data is not None:
         tune(smaller, data, recovery_steps, lr)
-    return smaller, {"heads": heads, "channels": channels}
+    return smaller, removed

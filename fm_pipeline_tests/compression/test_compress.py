@@ -8,6 +8,7 @@ import torch
 from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
 from fm_pipeline.compression.export import load_compressed
 from fm_pipeline.compression.generate import generate, main
+from fm_pipeline.compression.prune import BUDGET_SCALES
 from fm_pipeline_tests.training.tiny_corpus import paragraphs
 
 
@@ -22,7 +23,7 @@ def result(trained, tmp_path_factory):
     general = [("de", p) for p in paragraphs("de")[:3]]
     out = tmp_path_factory.mktemp("compressed") / "biomedical"
     return compress(trained.checkpoint, trained.corpus.tokenizer, trained.corpus.tokens, domain, general, config,
-                    out, log=lambda _: None)
+                    out, log=lambda _: None, calibration_docs=[("en", p) for p in paragraphs("en")[3:6]])
 
 
 def test_every_technique_is_measured_and_the_choice_is_published(result):
@@ -62,8 +63,12 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
 
 def test_pruned_int8_is_the_pruned_model_quantized(result):
     pruned, both = result.candidate("prune_structured"), result.candidate("prune_int8")
-    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads"):
+    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads", "mlp_fraction", "check_ppl_ratio"):
         assert both.details[key] == pruned.details[key]
+    # pruned to cpu_small's budget on the calibration documents: the share it settled on is recorded
+    scale = pruned.details["mlp_fraction"] / 0.625
+    assert scale in BUDGET_SCALES
+    assert pruned.details["check_ppl_ratio"] <= 1.015 or scale == BUDGET_SCALES[-1]
     assert both.details["backend"] == "torch_ao"
     assert both.metrics["params"] == pruned.metrics["params"] < result.candidate("fp32").metrics["params"]
     assert both.metrics["size_bytes"] < 0.4 * pruned.metrics["size_bytes"]

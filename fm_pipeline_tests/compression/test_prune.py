@@ -4,6 +4,7 @@ import torch
 from fm_pipeline.compression.export import load_compressed, save_compressed
 from fm_pipeline.compression.modules import SparseLinear
 from fm_pipeline.compression.prune import (
+    BUDGET_SCALES,
     cubic_sparsity,
     prunable_linears,
     prune_structured,
@@ -114,3 +115,36 @@ def test_prune_structured_picks_by_importance_and_recovers(trained):
     assert smaller.config.layer_d_ff == [model.config.d_ff // 2] * model.config.n_layer
     with torch.no_grad():
         assert torch.isfinite(smaller(_idx(model))[0]).all()
+
+
+def _batch_loss(batches):
+    def loss(model) -> float:
+        with torch.no_grad():
+            return sum(float(model(**b)[1]) for b in batches) / len(batches)
+    return loss
+
+
+def test_pruning_to_a_budget_takes_the_largest_share_that_fits(trained):
+    """Each share is pruned on its own and measured; the budget must pick the first (largest) share within it,
+    and with a budget no share meets (below 1.0: pruning never helps this much) the smallest is kept."""
+    import math
+
+    model = trained.model().eval()
+    check = _batch_loss(trained.data.batches(4)[2:])  # not the importance batches (the first 2 of the same seed)
+    base = check(model)
+    ratios = []
+    for scale in BUDGET_SCALES:
+        smaller, _ = prune_structured(model, 0.5 * scale, 0.75 * scale, trained.data, importance_batches=2)
+        ratios.append(math.exp(check(smaller) - base))
+    assert ratios == sorted(ratios, reverse=True) and ratios[0] > ratios[-1]  # more pruning costs more here
+    budget = (ratios[1] + ratios[2]) / 2  # the 0.75 share is over it, the 0.5 share within
+    smaller, removed = prune_structured(model, 0.5, 0.75, trained.data, importance_batches=2,
+                                        max_ppl_ratio=budget, check_loss=check)
+    assert removed["scale"] == BUDGET_SCALES[2]
+    assert removed["check_ppl_ratio"] == round(ratios[2], 5)
+    assert smaller.config.layer_d_ff == [model.config.d_ff - round(0.75 * 0.5 * model.config.d_ff)] * 2
+    _, removed = prune_structured(model, 0.5, 0.75, trained.data, importance_batches=2, max_ppl_ratio=0.5,
+                                  check_loss=check)
+    assert removed["scale"] == BUDGET_SCALES[-1] and removed["check_ppl_ratio"] == round(ratios[-1], 5)
+    with pytest.raises(ValueError, match="both"):
+        prune_structured(model, 0.5, 0.75, trained.data, max_ppl_ratio=1.02)

@@ -26,7 +26,7 @@ from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
 
 
@@ -41,6 +41,9 @@ class CompressedModelConfig(dg.Config):
     min_speedup: float = 1.3
     max_ppl_ratio: float = 1.02
     """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
+    prune_max_ppl_ratio: float | None = None
+    """Structured pruning shrinks its fractions until the domain's training documents' perplexity is within this
+    multiple of the adapted model's; unset: the profile's (1.015 in "cpu_small", none in "thorough")."""
     recovery_steps: int | None = None
     qat_steps: int | None = None
     distill_steps: int | None = None
@@ -82,6 +85,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     token_dir = lake.path("tokenized_corpus")
     read = [adapted / WEIGHTS, adapted / CONFIG, tokenizer, *data_files(token_dir),
             *list_shards(lake.path("domain_corpus", domain) / "val"),
+            *list_shards(lake.path("domain_corpus", domain) / "train"),
             *list_shards(lake.path("balanced_shards") / "val")]
     lineage_inputs = input_entries(read, lake.base())
     versions = {asset: read_stage_record(folder)["data_version"]
@@ -93,7 +97,8 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
         result = compress(adapted, tokenizer, token_dir,
                           list(read_docs(lake.path("domain_corpus", domain) / "val")),
                           list(read_docs(lake.path("balanced_shards") / "val")), compress_config, out,
-                          log=context.log.info)
+                          log=context.log.info,
+                          calibration_docs=list(read_docs(lake.path("domain_corpus", domain) / "train")))
         mlflow.log_params({k: str(v) for k, v in flatten({"compress": compress_config.to_dict()}).items()})
         for candidate in result.candidates:
             with mlflow.start_run(run_name=candidate.name, nested=True, experiment_id=parent.info.experiment_id,
