@@ -14,7 +14,7 @@ torchao's int8 kernels, which Inductor turns into int8 micro-kernels on CPUs wit
 
 Reads the lake `make run` builds: `domain_adapted_checkpoint/<domain>` when present, else
 `pretrained_checkpoint`; the tokenizer; `tokenized_corpus` (fine-tuning text); `balanced_shards/val` (general
-validation). Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
+validation); `domain_corpus/<domain>/train` when present (the text structured pruning's budget is measured on). Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
 shipped in the package. Runs the profile's techniques (`--profile thorough`: every one, torchao's dynamic int8
 included) and prints which one the selection rule publishes, and why.
 """
@@ -142,6 +142,8 @@ def main() -> None:
     checkpoint = adapted if (adapted / "model.safetensors").is_file() else lake / "pretrained_checkpoint"
     domain, domain_source = domain_docs(lake, args.domain)
     general = list(read_docs(lake / "balanced_shards" / "val"))
+    train = lake / "domain_corpus" / args.domain / "train"  # pruning's budget text, as the asset passes it
+    calibration = list(read_docs(train)) if train.is_dir() and list_shards(train) else []
     overrides: dict[str, Any] = {"threads": args.threads}
     if args.techniques:
         overrides["techniques"] = tuple(args.techniques)
@@ -154,7 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "compressed_model"
         result = compress(checkpoint, lake / "tokenizer" / "tokenizer.model", lake / "tokenized_corpus", domain,
-                          general, config, out, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                          general, config, out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                          calibration_docs=calibration)
     by_name = {c.name: c.metrics for c in result.candidates}
     targets = {name: check(by_name[name], t) for name, t in TARGETS.items() if name in by_name}
     print(json.dumps({
@@ -166,6 +169,7 @@ def main() -> None:
         "domain_val": domain_source,
         "domain_docs": len(domain),
         "general_docs": len(general),
+        "calibration_docs": len(calibration),
         "profile": args.profile,
         "config": config.to_dict(),
         "table": summary(result),
