@@ -14,7 +14,8 @@ torchao's int8 kernels, which Inductor turns into int8 micro-kernels on CPUs wit
 
 Reads the lake `make run` builds: `domain_adapted_checkpoint/<domain>` when present, else
 `pretrained_checkpoint`; the tokenizer; `tokenized_corpus` (fine-tuning text); `balanced_shards/val` (general
-validation); `domain_corpus/<domain>/train` when present (the text structured pruning's budget is measured on). Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
+validation); `domain_corpus/<domain>/train` when present (the text structured pruning's budget is measured on).
+Domain validation text is `domain_corpus/<domain>/val` when present, else the sample domain corpus
 shipped in the package. Runs the profile's techniques (`--profile thorough`: every one, torchao's dynamic int8
 included) and prints which one the selection rule publishes, and why.
 """
