@@ -35,22 +35,32 @@ def _mlp_parameters(config: ModelConfig) -> int:
     return config.d_model * up + config.d_ff * config.d_model + biases
 
 
-def _stack_parameters(config: ModelConfig, cross: bool) -> int:
-    block = 2 * _norm_parameters(config) + _attention_parameters(config) + _mlp_parameters(config)
+def _feed_forward_parameters(config: ModelConfig, active: bool) -> int:
+    """One block's MLP, or its experts and router: all of them, or (`active`) those a token uses, one expert."""
+    if not config.moe_experts:
+        return _mlp_parameters(config)
+    experts = 1 if active else config.moe_experts
+    return experts * _mlp_parameters(config) + config.moe_experts * config.d_model
+
+
+def _stack_parameters(config: ModelConfig, cross: bool, active: bool = False) -> int:
+    block = 2 * _norm_parameters(config) + _attention_parameters(config) + _feed_forward_parameters(config, active)
     if cross:
         block += _norm_parameters(config) + _attention_parameters(config)
     return config.n_layer * block + _norm_parameters(config)
 
 
-def count_parameters(config: ModelConfig, non_embedding: bool = False) -> int:
+def count_parameters(config: ModelConfig, non_embedding: bool = False, active: bool = False) -> int:
     """The parameter count of `build_model(config)` without building it (what `num_parameters` returns).
-    Chinchilla's N is the total; `non_embedding` is the N of 6·N FLOPs per token (see `num_parameters`)."""
+    Chinchilla's N is the total; `non_embedding` is the N of 6·N FLOPs per token (see `num_parameters`).
+    `active` counts, of a sparse model's experts, the one a token passes through (plus the routers): the
+    parameters that do a token's matmuls; the same as the total for a dense model."""
     tokens = config.vocab_size * config.d_model
     positions = config.block_size * config.d_model if config.positions == "learned" else 0
     head = 0 if config.tie_embeddings else tokens
-    stacks = _stack_parameters(config, cross=False)
+    stacks = _stack_parameters(config, cross=False, active=active)
     if config.architecture == "encoder_decoder":
-        stacks += _stack_parameters(config, cross=True)
+        stacks += _stack_parameters(config, cross=True, active=active)
     if non_embedding:
         return stacks + (tokens if config.tie_embeddings else head)
     return tokens + positions + head + stacks
@@ -61,8 +71,9 @@ def flops_per_token(config: ModelConfig) -> float:
     matmuls forward and backward plus 12·L·T·d for attention scores and weighted values.
 
     For encoder_decoder a token passes through one stack only: averaged over as many source as target tokens,
-    it costs half the matmuls, 3·N, and 18·L·T·d of attention (a target token also cross-attends)."""
-    n = count_parameters(config, non_embedding=True)
+    it costs half the matmuls, 3·N, and 18·L·T·d of attention (a target token also cross-attends). For a
+    sparse model N is the active count (one expert per token); the padding of expert capacity is not counted."""
+    n = count_parameters(config, non_embedding=True, active=True)
     attention = 12.0 * config.n_layer * config.block_size * config.d_model
     if config.architecture == "encoder_decoder":
         return 3.0 * n + 1.5 * attention
