@@ -237,3 +237,15 @@ def memory_table(config: ModelConfig, batch_size: int, seq_len: int | None = Non
             "training": f"{plain['training'] / 2**20:.2f}", "kv_cache": f"{plain['kv_cache'] / 2**20:.2f}",
             "inference": f"{plain['inference'] / 2**20:.2f}"})
     return rows
+
+
+def chinchilla_report(config: ModelConfig, tokens: int) -> dict[str, float]:
+    """A trained model against Chinchilla: its parameters (total and active), the tokens it saw per parameter
+    (the optimum is ~20), the compute spent (`flops_per_token` × tokens) and the compute-optimal parameters
+    and tokens for that compute."""
+    n = count_parameters(config)
+    compute = flops_per_token(config) * tokens
+    n_opt, d_opt = chinchilla_optimal(compute)
+    return {"parameters": n, "active_parameters": count_parameters(config, active=True), "tokens": tokens,
+            "tokens_per_parameter": tokens / n, "compute_flops": compute, "optimal_parameters": n_opt,
+            "optimal_tokens": d_opt}
