@@ -108,7 +108,7 @@ def run(experts: int, steps: int, device: torch.device, val_batches: int, text: 
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds[name].append(time.perf_counter() - start)
-            losses[name] = float(loss)
+            losses[name] = float(loss.detach())
             dropped[name] = model.moe_metrics().get("moe_dropped", 0.0)
     tokens = BATCH_SIZE * SHAPE["block_size"]
     rows = []
@@ -142,8 +142,9 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     text, source = benchmark_text(args.corpora)
+    load = [round(x, 2) for x in os.getloadavg()]  # the host's 1/5/15-minute load, before and after
     result = run(args.experts, args.steps, device, args.val_batches, text)
-    load = [round(x, 2) for x in os.getloadavg()]
+    load += [round(x, 2) for x in os.getloadavg()]
     print(json.dumps({"text": source, "characters": len(text), "device": str(device), "threads": args.threads,
                       "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
                       "load_average": load, "shape": {**SHAPE, "batch_size": BATCH_SIZE}, **result}, indent=2))
