@@ -9,6 +9,7 @@ from torch import nn
 
 from fm_pipeline.modeling.attention import Attention
 from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.moe import SwitchMLP
 from fm_pipeline.modeling.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
 
@@ -43,6 +44,14 @@ class MLP(nn.Module):
         return self.drop(self.down(h))
 
 
+def make_mlp(config: ModelConfig, d_ff: int) -> nn.Module:
+    """The dense MLP, or `moe_experts` of them behind a Switch router when the config asks for experts."""
+    if not config.moe_experts:
+        return MLP(config, d_ff)
+    experts = nn.ModuleList(MLP(config, d_ff) for _ in range(config.moe_experts))
+    return SwitchMLP(experts, config.d_model, config.moe_capacity_factor)
+
+
 class Block(nn.Module):
     """x + attention(norm(x)) [+ cross-attention(norm(x), memory)] + MLP(norm(x)): pre-norm keeps the residual
     stream an identity path, which is what lets deep stacks train without warmup tricks."""
@@ -55,7 +64,7 @@ class Block(nn.Module):
         self.norm_cross = make_norm(config) if cross else None
         self.cross = Attention(config, cross=True) if cross else None
         self.norm_mlp = make_norm(config)
-        self.mlp = MLP(config, config.layer_ff(layer))
+        self.mlp = make_mlp(config, config.layer_ff(layer))
         self.drop = nn.Dropout(config.dropout)
 
     def forward(

@@ -51,7 +51,19 @@ class ModelConfig:
     layer_d_ff: list[int] | None = None
     """Per-layer MLP width after channel pruning (None: `d_ff` everywhere)."""
 
+    moe_experts: int = 0
+    """Switch-style sparse feed-forward (`modeling.moe`): this many MLPs of width `d_ff` per block, one per
+    token (0: the dense MLP)."""
+    moe_capacity_factor: float = 1.25
+    """Tokens each expert takes in training, as a multiple of an even share (tokens / experts)."""
+    moe_aux_loss_weight: float = 0.01
+    """Weight of each layer's load-balancing loss in the training loss (Switch's alpha)."""
+    moe_z_loss_weight: float = 0.0
+    """Weight of each layer's router z-loss (ST-MoE uses 0.001); 0 leaves it out."""
+
     LAYER_FIELDS: ClassVar[tuple[str, ...]] = ("layer_n_head", "layer_n_kv_head", "layer_d_ff")
+    MOE_FIELDS: ClassVar[tuple[str, ...]] = ("moe_experts", "moe_capacity_factor", "moe_aux_loss_weight",
+                                             "moe_z_loss_weight")
 
     def __post_init__(self) -> None:
         if self.n_kv_head is None:
@@ -72,6 +84,8 @@ class ModelConfig:
             values = getattr(self, name)
             if values is not None and (len(values) != self.n_layer or min(values) < 1):
                 raise ValueError(f"{name} needs {self.n_layer} positive values, not {values}")
+        if self.moe_experts < 0 or self.moe_capacity_factor <= 0:
+            raise ValueError("moe_experts must be >= 0 and moe_capacity_factor > 0")
         for i in range(self.n_layer):
             if self.layer_heads(i)[0] % self.layer_heads(i)[1]:
                 raise ValueError(f"layer {i}: query heads are not a multiple of key/value heads")
@@ -91,9 +105,10 @@ class ModelConfig:
         return self.d_model // self.n_head
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only, for `config.json`. Unset per-layer fields are left out, so an unpruned model's
-        config is what it was before they existed."""
-        return {k: v for k, v in asdict(self).items() if not (k in self.LAYER_FIELDS and v is None)}
+        """Plain JSON types only, for `config.json`. Unset per-layer fields, and the expert fields of a dense
+        model, are left out, so an unpruned dense model's config is what it was before they existed."""
+        return {k: v for k, v in asdict(self).items()
+                if not (k in self.LAYER_FIELDS and v is None) and not (k in self.MOE_FIELDS and not self.moe_experts)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -11,6 +11,7 @@ Each `forward` returns `(logits, loss)`, the loss being None without targets. Ta
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -19,12 +20,15 @@ from torch import nn
 from fm_pipeline.modeling.attention import padding_mask
 from fm_pipeline.modeling.blocks import Embeddings, Stack
 from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.moe import SwitchMLP
 from fm_pipeline.modeling.positions import LearnedPositions
 
 IGNORE_INDEX = -100
 # Projections writing into the residual stream: GPT-2 scales their init by 1/sqrt(2·n_layer) so the stream's
 # variance does not grow with depth.
 RESIDUAL_PROJECTIONS = ("attn.out.weight", "cross.out.weight", "mlp.down.weight")
+EXPERT_PROJECTION = re.compile(r"mlp\.experts\.\d+\.down\.weight$")
+"""An expert's down projection writes into the residual stream too."""
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -56,8 +60,37 @@ class LanguageModel(nn.Module):
             elif isinstance(module, (nn.Embedding, LearnedPositions)):
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
         for name, param in self.named_parameters():
-            if name.endswith(RESIDUAL_PROJECTIONS):
+            if name.endswith(RESIDUAL_PROJECTIONS) or EXPERT_PROJECTION.search(name):
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
+
+    def moe_layers(self) -> list[SwitchMLP]:
+        """The sparse feed-forward layers, in order (none in a dense model)."""
+        return [m for m in self.modules() if isinstance(m, SwitchMLP)]
+
+    def with_moe_losses(self, loss: torch.Tensor | None) -> torch.Tensor | None:
+        """In training, the LM loss plus each expert layer's load-balancing (and z-) loss at their weights, as
+        Switch adds them; evaluation scores the LM loss alone, comparable with a dense model's."""
+        if loss is None or not self.training or not self.config.moe_experts:
+            return loss
+        for layer in self.moe_layers():
+            loss = loss + self.config.moe_aux_loss_weight * layer.aux_loss
+            if self.config.moe_z_loss_weight:
+                loss = loss + self.config.moe_z_loss_weight * layer.z_loss
+        return loss
+
+    def moe_metrics(self) -> dict[str, float]:
+        """The last forward's routing, averaged over the expert layers: `moe_aux_loss` (1 when balanced),
+        `moe_z_loss`, `moe_dropped` (fraction over capacity) and `moe_max_load` (the busiest expert's share of
+        tokens, 1/experts when balanced). Empty for a dense model."""
+        layers = self.moe_layers()
+        if not layers:
+            return {}
+
+        def mean(values: list[torch.Tensor]) -> float:
+            return float(torch.stack([v.detach().float() for v in values]).mean())
+
+        return {"moe_aux_loss": mean([m.aux_loss for m in layers]), "moe_z_loss": mean([m.z_loss for m in layers]),
+                "moe_dropped": mean([m.dropped for m in layers]), "moe_max_load": mean([m.load.max() for m in layers])}
 
     def num_parameters(self, non_embedding: bool = True) -> int:
         """Unique parameters (a tied matrix counts once). `non_embedding` leaves out the tables that are only
@@ -86,7 +119,7 @@ class DecoderOnly(LanguageModel):
         """idx, targets: (B, T) token ids, targets being idx shifted left by one. Returns (B, T, vocab) logits."""
         logits = self.head(self.decoder(self.embed(idx)))
         loss = None if targets is None else lm_loss(logits, targets, self.config.pad_id)
-        return logits, loss
+        return logits, self.with_moe_losses(loss)
 
     def next_logits(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, vocab) logits of the token after idx (B, T): the output projection for the last position only, as
@@ -148,7 +181,7 @@ class EncoderOnly(LanguageModel):
         """targets: the original ids at masked positions, -100 elsewhere (see `objectives.mask_tokens`)."""
         logits = self.head(self.encode(idx, attention_mask))
         loss = None if targets is None else lm_loss(logits, targets, self.config.pad_id)
-        return logits, loss
+        return logits, self.with_moe_losses(loss)
 
 
 class EncoderDecoder(LanguageModel):
@@ -174,7 +207,7 @@ class EncoderDecoder(LanguageModel):
         memory = self.encoder(self.embed(idx), mask=mask)
         logits = self.head(self.decoder(self.embed(decoder_idx), memory=memory, memory_mask=mask))
         loss = None if targets is None else lm_loss(logits, targets, self.config.pad_id)
-        return logits, loss
+        return logits, self.with_moe_losses(loss)
 
 
 MODELS: dict[str, type[LanguageModel]] = {

@@ -176,7 +176,7 @@ def _train(
         if step % config.log_every == 0 or last_step:
             train_loss = mean_across_ranks(ctx, loss_sum.item() / config.grad_accum, device)
             metrics = {"loss": train_loss, "lr": lr, "grad_norm": grad_norm.item(),
-                       "tokens_per_s": interval_tokens / interval_time}
+                       "tokens_per_s": interval_tokens / interval_time, **raw_model.moe_metrics()}
             if peak:
                 metrics["mfu"] = flops_per_token(model_config) * metrics["tokens_per_s"] / ctx.world_size / peak
             history.append({"step": step, **metrics})

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
+import torch
+from safetensors.torch import save_model
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from fm_pipeline.modeling.config import ARCHITECTURES, ModelConfig
 from fm_pipeline.modeling.models import build_model
 from fm_pipeline.modeling.sizing import (
+    activation_elements_per_token,
     chinchilla_optimal,
     config_from_budget,
     count_parameters,
     flops_per_token,
+    memory_estimate,
+    memory_table,
     propose_shape,
 )
 
@@ -69,3 +76,97 @@ def test_flops_per_token_is_6n_plus_attention() -> None:
     seq2seq = ModelConfig(architecture="encoder_decoder", vocab_size=32000, block_size=512, n_layer=6, d_model=512,
                           n_head=8)
     assert flops_per_token(seq2seq) == 3 * count_parameters(seq2seq, True) + 18 * 6 * 512 * 512
+
+
+def saved_activation_bytes(model: torch.nn.Module, **batch: torch.Tensor) -> int:
+    """Bytes of the tensors autograd saves for backward in one forward pass, parameters and buffers excluded,
+    each storage once (views share one)."""
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in own:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(**batch)
+    return sum(saved.values())
+
+
+SHAPES = [{}, {"mlp": "swiglu"}, {"norm": "layernorm"}, {"positions": "learned"}, {"n_kv_head": 2},
+          {"positions": "sinusoidal", "norm": "layernorm", "mlp": "swiglu"}, {"architecture": "encoder_only"}]
+
+
+@pytest.mark.parametrize("fields", SHAPES)
+def test_activation_bytes_equal_what_autograd_saves_in_float32(fields):
+    config = ModelConfig(vocab_size=100, block_size=16, n_layer=3, n_head=4, d_model=32, **fields)
+    model = build_model(config)
+    idx = torch.randint(5, 100, (2, 16), generator=torch.Generator().manual_seed(0))
+    assert memory_estimate(config, 32, 2, 16)["activations"] == saved_activation_bytes(model, idx=idx, targets=idx)
+    with sdpa_kernel(SDPBackend.MATH):  # the unfused path keeps the attention probabilities
+        unfused = saved_activation_bytes(model, idx=idx, targets=idx)
+    assert memory_estimate(config, 32, 2, 16, fused_attention=False)["activations"] == unfused
+
+
+def test_sparse_and_encoder_decoder_activations_are_estimated_within_ten_percent():
+    idx = torch.randint(5, 100, (2, 16), generator=torch.Generator().manual_seed(0))
+    for fields, batch in (({"moe_experts": 4}, {"targets": idx}),
+                          ({"architecture": "encoder_decoder"}, {"decoder_idx": idx, "targets": idx})):
+        config = ModelConfig(vocab_size=100, block_size=16, n_layer=3, n_head=4, d_model=32, **fields)
+        measured = saved_activation_bytes(build_model(config), idx=idx, **batch)
+        assert memory_estimate(config, 32, 2, 16)["activations"] == pytest.approx(measured, rel=0.1)
+
+
+def test_checkpointing_keeps_each_block_input_and_one_block():
+    config = ModelConfig(vocab_size=100, block_size=16, n_layer=6, n_head=4, d_model=32)
+    plain = memory_estimate(config, 16, 4, 16)
+    kept = memory_estimate(config, 16, 4, 16, checkpointing=True)
+    per_block = activation_elements_per_token(config, 16)
+    assert plain["activations"] - kept["activations"] == 4 * 16 * (5 * per_block - 6 * 32) * 2
+
+
+@pytest.mark.parametrize("fields", [{}, {"tie_embeddings": False, "positions": "learned"}, {"moe_experts": 3}])
+def test_weight_bytes_are_the_state_dict_bytes_at_32_and_16_bits(tmp_path, fields):
+    config = ModelConfig(vocab_size=100, block_size=16, n_layer=2, n_head=4, d_model=32, **fields)
+    model = build_model(config)
+    unique = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in model.state_dict().values()}
+    assert memory_estimate(config, 32)["weights"] == sum(unique.values())
+    assert memory_estimate(config, 16)["weights"] == sum(unique.values()) // 2
+    assert memory_estimate(config, 8)["weights"] == sum(unique.values()) // 4
+    save_model(model.to(torch.bfloat16), str(tmp_path / "model.safetensors"))
+    header = json.loads((tmp_path / "model.safetensors").read_bytes()[8:][: int.from_bytes(
+        (tmp_path / "model.safetensors").read_bytes()[:8], "little")])
+    stored = sum(end - start for k, v in header.items() if k != "__metadata__" for start, end in [v["data_offsets"]])
+    assert stored == memory_estimate(config, 16)["weights"]
+
+
+def test_optimizer_bytes_are_adamw_moments_after_one_step_and_gradients_match():
+    config = ModelConfig(vocab_size=100, block_size=16, n_layer=2, n_head=4, d_model=32, mlp="swiglu")
+    model = build_model(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    idx = torch.randint(5, 100, (2, 16), generator=torch.Generator().manual_seed(0))
+    model(idx, idx)[1].backward()
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters())
+    optimizer.step()
+    moments = sum(t.numel() * t.element_size() for state in optimizer.state.values()
+                  for name, t in state.items() if name != "step")
+    steps = sum(state["step"].numel() * state["step"].element_size() for state in optimizer.state.values())
+    estimate = memory_estimate(config, 32)
+    assert estimate["optimizer"] == moments and estimate["gradients"] == grads
+    assert steps == 4 * len(list(model.parameters()))  # the uncounted step counters
+    assert estimate["master_weights"] == 0 and memory_estimate(config, 16)["master_weights"] == grads
+    assert memory_estimate(config, 32, optimizer_bits=8)["optimizer"] == moments // 4
+
+
+def test_kv_cache_and_the_memory_table():
+    config = ModelConfig(vocab_size=1000, block_size=128, n_layer=4, n_head=8, n_kv_head=2, d_model=256)
+    estimate = memory_estimate(config, 16, batch_size=3, seq_len=100)
+    assert estimate["kv_cache"] == 2 * 4 * 2 * 32 * 3 * 100 * 2  # K and V, layers, kv heads, head_dim, tokens
+    assert memory_estimate(ModelConfig(architecture="encoder_only"), 16, 1)["kv_cache"] == 0
+    assert estimate["inference"] == estimate["weights"] + estimate["kv_cache"]
+    rows = memory_table(config, batch_size=3, seq_len=100)
+    assert [r["bits"] for r in rows] == ["32", "16", "8", "4"]
+    assert rows[3]["weights"] == f"{count_parameters(config) / 2 / 2**20:.2f}"
+    assert float(rows[0]["training"]) > float(rows[1]["training"]) > float(rows[3]["training"])
+    assert float(rows[1]["activations_checkpointed"]) < float(rows[1]["activations"])

@@ -95,3 +95,16 @@ def test_a_time_budget_stops_early_and_still_checkpoints_and_evaluates(tiny_corp
     assert result.step == 1  # the first step already spends the budget
     assert [p.name for p in steps.list_checkpoints(steps.state_dir(tmp_path))] == ["step-0000001"]
     assert result.eval_metrics["val_loss"] > 0 and (tmp_path / "model.safetensors").exists()
+
+
+def test_a_sparse_model_trains_through_the_loop_and_logs_its_routing(tiny_corpus, tmp_path):
+    model = ModelConfig(n_layer=2, n_head=2, d_model=64, block_size=32, moe_experts=4)
+    result = train(tiny_config(tiny_corpus, tmp_path, model=model, steps=100, log_every=10, eval_every=0,
+                               checkpoint_every=100, eval_batches=2))
+    first, last = result.history[0], result.history[-1]
+    assert last["loss"] < first["loss"] - 0.5
+    assert {"moe_aux_loss", "moe_z_loss", "moe_dropped", "moe_max_load"} <= set(last)
+    assert 1.0 <= last["moe_aux_loss"] <= 4.0 and 0.25 <= last["moe_max_load"] <= 1.0
+    loaded, config = ckpt.load_checkpoint(tmp_path)
+    assert config.moe_experts == 4 and len(loaded.moe_layers()) == 2
+    assert math.isfinite(result.eval_metrics["val_loss"])

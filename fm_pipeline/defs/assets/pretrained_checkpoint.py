@@ -32,6 +32,7 @@ from fm_pipeline.defs.policies import (
     TRAINING_TAGS,
 )
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
+from fm_pipeline.defs.sizing_metadata import sizing_metadata
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.evaluation import plots, sample
@@ -41,10 +42,13 @@ from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+from fm_pipeline.modeling.config import ModelConfig
+from fm_pipeline.modeling.selection import Decision, Requirements, decide_architecture
+from fm_pipeline.modeling.sizing import memory_estimate
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.config import TrainConfig
-from fm_pipeline.training.loop import train
+from fm_pipeline.training.loop import TRAIN_CONFIG, train
 from fm_pipeline.training.run import RESULT_FILE
 from fm_pipeline.training.step_checkpoints import state_dir
 
@@ -64,6 +68,23 @@ class PretrainedCheckpointConfig(dg.Config):
     profile: str = "cpu_small"
     """"cpu_small" (a few minutes on two CPU cores on the sample corpus) or "gpu" (GPT-2 small on one H100)."""
     architecture: str = "decoder_only"
+    """decoder_only, encoder_only, encoder_decoder, or "auto": decided from `task`, the shape (block_size,
+    `output_tokens`, `bidirectional`) and compute (`compute_budget_flops`, `latency_critical`,
+    `memory_budget_mb`) by `modeling.selection.decide_architecture`; the metadata records why."""
+    task: str = "language_modeling"
+    """For `architecture: auto`: a task type of `modeling.selection.TASK_ARCHITECTURES`."""
+    output_tokens: int | None = None
+    """For `auto`: tokens generated per example (0: a label or embedding); unset: as the task implies."""
+    bidirectional: bool | None = None
+    """For `auto`: whether positions need context from both sides; unset: as the task implies."""
+    latency_critical: bool = False
+    """For `auto`: inference latency matters more than training cost."""
+    memory_budget_mb: float | None = None
+    """For `auto`: memory for one sequence's KV cache at inference (16-bit)."""
+    moe_experts: int | None = None
+    """Switch-style sparse feed-forward with this many experts per block (unset or 0: dense, the default)."""
+    moe_capacity_factor: float | None = None
+    moe_aux_loss_weight: float | None = None
     n_layer: int | None = None
     n_head: int | None = None
     d_model: int | None = None
@@ -102,19 +123,38 @@ def prepare_pretraining(config: PretrainedCheckpointConfig, lake: LakeResource) 
     base = TrainConfig.profile(config.profile).model
     shape = config_fields(config, type(base), only_set=True)  # the architecture, and any shape field set
     # n_kv_head and d_ff are derived from the shape unless given, so a new shape recomputes them
-    derived = {"n_kv_head", "d_ff"} if shape.keys() - {"architecture"} else set()
-    model = type(base).from_dict({**{k: v for k, v in base.to_dict().items() if k not in derived}, **shape})
+    derived = {"n_kv_head", "d_ff"} if shape.keys() - {"architecture", *type(base).MOE_FIELDS} else set()
+    fields = {k: v for k, v in base.to_dict().items() if k not in derived}
+    decision = None
+    if config.architecture == "auto":
+        decoder = type(base).from_dict({**fields, **shape, "architecture": "decoder_only"})
+        decision = _decide_architecture(config, decoder)
+        shape["architecture"] = decision.architecture
+    model = type(base).from_dict({**fields, **shape})
     budget = None
     if config.compute_budget_flops:
         budget = {"compute": config.compute_budget_flops, "block_size": model.block_size,
-                  "architecture": config.architecture}
+                  "architecture": model.architecture}
     train_config = library_config(
         config, TrainConfig, make=partial(TrainConfig.profile, config.profile), only_set=True, model=model,
         budget=budget, token_dir=str(token_dir), tokenizer_path=str(tokenizer), val_docs_dir=str(val_dir),
         out_dir=str(lake.path("pretrained_checkpoint")), code_version=CODE_VERSION,
     )
     return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
-            "lineage": {"inputs": inputs, "input_versions": versions}}
+            "lineage": {"inputs": inputs, "input_versions": versions},
+            "architecture_decision": asdict(decision) if decision else None}
+
+
+def _decide_architecture(config: PretrainedCheckpointConfig, decoder: ModelConfig) -> Decision:
+    """`architecture: auto`: the task, the model's context as the input length, and the KV cache per token of
+    a 16-bit decoder of this shape for the memory budget."""
+    kv_per_token = memory_estimate(decoder, bits=16, batch_size=1, seq_len=1)["kv_cache"]
+    budget = config.memory_budget_mb * 2**20 if config.memory_budget_mb is not None else None
+    requirements = Requirements(task=config.task, seq_len=decoder.block_size, output_tokens=config.output_tokens,
+                                bidirectional=config.bidirectional, compute_budget_flops=config.compute_budget_flops,
+                                latency_critical=config.latency_critical, kv_cache_bytes_per_token=kv_per_token,
+                                memory_budget_bytes=budget)
+    return decide_architecture(requirements)
 
 
 @dg.op(pool=GPU_POOL, out=dg.Out(dict), retry_policy=TRAINING_RETRY, tags=TRAINING_OP_TAGS)
@@ -147,6 +187,7 @@ def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: Mlf
             raise
         result["mlflow_run_id"] = run.info.run_id
     result["lineage"] = plan.get("lineage", {})
+    result["architecture_decision"] = plan.get("architecture_decision")
     return result
 
 
@@ -202,6 +243,7 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         artifacts=[curve],
     )
     input_rows = [{"asset": asset, "data_version": version} for asset, version in sorted(versions.items())]
+    trained = TrainConfig.from_json(out / TRAIN_CONFIG)
     context.add_output_metadata({
         **checkpoint_metadata(out / WEIGHTS),
         "eval/val_loss": float(metrics["val_loss"]),
@@ -214,6 +256,8 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         "train/final_loss": float(result["train_loss"]),
         "parameters": int(result["n_params"]),
         "architecture": model_config.architecture,
+        **sizing_metadata(model_config, trained.batch_size, int(result["tokens_seen"]), result.get("history", []),
+                          result.get("architecture_decision")),
         "samples": dg.MetadataValue.md("\n".join(lines)),
         "loss_curve": plot(curve, "training and validation loss by step"),
         "lineage/tokenizer_sha256": stage.record["extra"]["tokenizer_sha256"],
