@@ -79,7 +79,7 @@ def encode(task: TaskData, examples: Sequence[Example], sp: spm.SentencePiecePro
         ids = [sp.bos_id()]
         if task.spec.kind == TAGGING:
             tags, starts = [IGNORE], []
-            for token, tag in zip(ex.tokens, ex.tags):
+            for token, tag in zip(ex.tokens, ex.tags, strict=True):
                 pieces = sp.encode(token)
                 if len(ids) + len(pieces) > max_len:
                     break

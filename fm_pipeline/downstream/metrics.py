@@ -26,7 +26,7 @@ def span_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dic
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold sequences but {len(pred)} predicted")
     tp = n_gold = n_pred = 0
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=True):
         if len(g) != len(p):
             raise ValueError(f"sequence of {len(g)} gold tags but {len(p)} predicted")
         gs, ps = bio_spans(g), bio_spans(p)
@@ -49,7 +49,7 @@ def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
         return 0.0
     scores = []
     for c in classes:
-        tp = sum(g == c and p == c for g, p in zip(gold, pred))
+        tp = sum(g == c and p == c for g, p in zip(gold, pred, strict=True))
         n_pred, n_gold = sum(p == c for p in pred), sum(g == c for g in gold)
         scores.append(2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0)
     return sum(scores) / len(scores)

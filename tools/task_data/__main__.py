@@ -29,7 +29,8 @@ def _split(i: int) -> str:
 
 def build_ner() -> list[dict]:
     mentions = read_mentions(HERE / "ncbi_disease_devel_mentions.tsv")
-    texts = {d["id"].removeprefix("pubmed-"): d["text"] for d in _read_jsonl(SHARED_CORPORA / "domain" / "biomedical.jsonl")}
+    abstracts = _read_jsonl(SHARED_CORPORA / "domain" / "biomedical.jsonl")
+    texts = {d["id"].removeprefix("pubmed-"): d["text"] for d in abstracts}
     rows = []
     for i, pmid in enumerate(sorted(mentions)):
         rows += [{**r, "split": _split(i), "pmid": pmid} for r in tag_document(pmid, texts[pmid], mentions[pmid])]

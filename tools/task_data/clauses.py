@@ -25,7 +25,8 @@ HEADINGS: dict[str, str] = {
 }
 MIN_CHARS, MAX_CHARS = 80, 700
 _NAMES = "|".join(sorted((re.escape(h) for h in HEADINGS), key=len, reverse=True))
-HEADING = re.compile(r"(?:^|(?<=\s))(?:(?:Section|SECTION|Article|ARTICLE)\s+)?(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|(?<=\s\s))"
+HEADING = re.compile(r"(?:^|(?<=\s))(?:(?:Section|SECTION|Article|ARTICLE)\s+)?"
+                     r"(?:\d{1,2}(?:\.\d{1,2})*\.?\s+|(?<=\s\s))"
                      rf"({_NAMES})\s*[.:]\s+", re.IGNORECASE)
 NEXT_SECTION = re.compile(r"\s{2,}(?:(?:Section|SECTION|Article|ARTICLE)\s+)?\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z(]")
 SENTENCE_END = re.compile(r"[.;](?=\s|$)")
