@@ -3,12 +3,14 @@ the layer groups the ULMFiT schedules see, deterministic scores, and the evaluat
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
 import sentencepiece as spm
 import torch
 
+from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set
 from fm_pipeline.downstream.evaluate import AFTER, BEFORE, downstream_metrics, downstream_rows, evaluate_downstream
 from fm_pipeline.downstream.finetune import STRATEGIES, TaskTrainConfig, run_strategy, train_task_model
 from fm_pipeline.downstream.heads import IGNORE, TaskModel, collate, encode, task_layer_groups
@@ -82,3 +84,15 @@ def test_evaluation_table_has_the_baseline_row_and_flat_keys(domain_data, one_th
                             "downstream/ncbi_disease/discriminative_lr/f1_after"}
     with pytest.raises(ValueError, match="unknown strategies"):
         evaluate_downstream(checkpoints, list(tasks), ["bitfit"], CONFIG)
+
+
+def test_crosslingual_sets_are_parallel_and_transfer_is_scored_per_language(domain_data, one_thread):
+    passages = sample_parallel_set()
+    assert Counter(p.lang for p in passages) == {"en": 17, "ko": 5, "es": 4, "fr": 4, "de": 4}
+    assert {p.label for p in passages if p.lang != "en"} == {p.label for p in passages if p.lang == "en"} == {
+        "ref-en-0001", "ref-en-0002", "ref-en-0003", "ref-en-0004"}
+    a = crosslingual_transfer(domain_data.checkpoint, domain_data.tokenizer, passages, CONFIG)
+    b = crosslingual_transfer(domain_data.checkpoint, domain_data.tokenizer, passages, CONFIG)
+    assert a == b
+    assert [(s.lang, s.passages) for s in a] == [("de", 4), ("en", 17), ("es", 4), ("fr", 4), ("ko", 5)]
+    assert all(0.0 <= s.accuracy <= 1.0 for s in a)
