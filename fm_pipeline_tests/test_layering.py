@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "training": _BASE | {"modeling", "tokenization", "evaluation"},
     "adaptation": _BASE | {"modeling", "tokenization", "evaluation", "training"},
     "compression": _BASE | {"modeling", "tokenization", "evaluation", "training"},
+    "downstream": _BASE | {"modeling", "tokenization", "evaluation", "training", "adaptation"},
 }
 """What each library package may import from the project. The Dagster layer (`defs/`, `definitions.py`,
 `materialize.py`) may import anything; nothing may import it."""

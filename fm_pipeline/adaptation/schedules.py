@@ -43,14 +43,16 @@ def layer_groups(model: nn.Module) -> list[list[str]]:
     return groups
 
 
-def layer_depths(model: nn.Module) -> dict[str, int]:
-    """Parameter name -> its group's depth from the top (0 for the top group)."""
-    return {name: depth for depth, names in enumerate(layer_groups(model)) for name in names}
+def layer_depths(model: nn.Module, groups: list[list[str]] | None = None) -> dict[str, int]:
+    """Parameter name -> its group's depth from the top (0 for the top group); `groups` defaults to
+    `layer_groups(model)` (a model wrapping a language model, such as a task head on top, passes its own)."""
+    return {name: depth for depth, names in enumerate(groups or layer_groups(model)) for name in names}
 
 
-def discriminative_lr(model: nn.Module, decay: float = 2.6) -> Callable[[str], float]:
+def discriminative_lr(model: nn.Module, decay: float = 2.6,
+                      groups: list[list[str]] | None = None) -> Callable[[str], float]:
     """`lr_scale` for `training.finetune`: decay ** -depth, 1 for the top group, 1/2.6 for the next..."""
-    depths = layer_depths(model)
+    depths = layer_depths(model, groups)
     return lambda name: decay ** -depths[name]
 
 
@@ -58,10 +60,10 @@ class GradualUnfreezing:
     """A `before_step` for `training.finetune`: at step s (from 1) the top 1 + (s - 1) // every groups train
     and every other parameter is frozen."""
 
-    def __init__(self, model: nn.Module, every: int) -> None:
+    def __init__(self, model: nn.Module, every: int, groups: list[list[str]] | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be at least 1 step, not {every}")
-        self.groups = layer_groups(model)
+        self.groups = groups or layer_groups(model)
         self.params = dict(model.named_parameters())
         self.every = every
         self.unfrozen = -1

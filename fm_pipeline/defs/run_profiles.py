@@ -4,8 +4,8 @@ key, the launchpad YAML each asset's runs get.
 - `default`: every asset's own defaults. Each published model is trained and checked as always; nothing is
   trained only to be compared.
 - `thorough`: the comparisons too: every adaptation strategy beside the published one (each a nested MLflow run
-  and a row of the asset's comparison table) and compression's thorough profile (longer fine-tunes, more timing
-  rounds, generation timed compiled).
+  and a row of the asset's comparison table), every downstream fine-tuning strategy (a row each of its `downstream`
+  table) and compression's thorough profile (longer fine-tunes, more timing rounds, generation timed compiled).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from fm_pipeline.adaptation.config import STRATEGIES
 from fm_pipeline.defs.assets.domain_adapted_checkpoint import DomainAdaptedCheckpointConfig
+from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
 
 PUBLISHED_STRATEGY = DomainAdaptedCheckpointConfig().strategy
 
@@ -24,11 +25,15 @@ def _op_config(asset: str, **config: Any) -> dict[str, dict]:
 
 
 COMPARED_STRATEGIES = [s for s in STRATEGIES if s != PUBLISHED_STRATEGY]
+PUBLISHED_TASK_STRATEGY = DomainAdaptedCheckpointConfig().downstream_strategies[0]
+TASK_STRATEGY_ORDER = [PUBLISHED_TASK_STRATEGY, *(s for s in TASK_STRATEGIES if s != PUBLISHED_TASK_STRATEGY)]
+"""Every downstream strategy, the default one first (it keeps giving the flat `downstream/<task>/f1_*` keys)."""
 
 PROFILES: dict[str, dict[str, dict]] = {
     "default": {},
     "thorough": {
-        "domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", compare=COMPARED_STRATEGIES),
+        "domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", compare=COMPARED_STRATEGIES,
+                                                downstream_strategies=TASK_STRATEGY_ORDER),
         "compressed_model": _op_config("compressed_model", profile="thorough"),
     },
 }

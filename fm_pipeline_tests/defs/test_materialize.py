@@ -70,13 +70,17 @@ def test_profiles_are_run_configs_that_merge_per_run():
     assert PROFILES["default"] == {}
     thorough = PROFILES["thorough"]
     assert thorough["domain_adapted_checkpoint"] == {"ops": {"domain_adapted_checkpoint": {"config": {
-        "compare": ["vocab_expansion", "lora", "gradual_unfreezing", "discriminative_lr"]}}}}
+        "compare": ["vocab_expansion", "lora", "gradual_unfreezing", "discriminative_lr"],
+        "downstream_strategies": ["discriminative_lr", "full", "gradual_unfreezing", "knowledge_distillation",
+                                  "multi_task_learning"]}}}}
     assert thorough["compressed_model"] == {"ops": {"compressed_model": {"config": {"profile": "thorough"}}}}
     merged = merge_run_configs([thorough["domain_adapted_checkpoint"], None, thorough["compressed_model"],
                                 {"ops": {"compressed_model": {"config": {"objective": "speed"}}}}])
     assert merged == {"ops": {
-        "domain_adapted_checkpoint": {"config": {"compare": ["vocab_expansion", "lora", "gradual_unfreezing",
-                                                             "discriminative_lr"]}},
+        "domain_adapted_checkpoint": {"config": {
+            "compare": ["vocab_expansion", "lora", "gradual_unfreezing", "discriminative_lr"],
+            "downstream_strategies": ["discriminative_lr", "full", "gradual_unfreezing", "knowledge_distillation",
+                                      "multi_task_learning"]}},
         "compressed_model": {"config": {"profile": "thorough", "objective": "speed"}}}}
 
 

@@ -16,6 +16,7 @@ import pytest
 import sentencepiece as spm
 from tokenizers import Tokenizer
 
+from fm_pipeline.downstream.tasks import TASK_OF_DOMAIN
 from fm_pipeline.lake.lineage import trace
 from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 from fm_pipeline.materialize import materialize_all
@@ -23,7 +24,8 @@ from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline_tests.defs.tiny_runs import RUN_CONFIG
 
 pytestmark = pytest.mark.slow
-TINY_ADAPTATION = {"ops": {"domain_adapted_checkpoint": {"config": {"steps": 8, "compare": ["lora"]}}}}
+TINY_ADAPTATION = {"ops": {"domain_adapted_checkpoint": {"config": {
+    "steps": 8, "compare": ["lora"], "downstream_epochs": 2}}}}
 TINY_COMPRESSION = {"ops": {"compressed_model": {"config": {
     "techniques": ["dynamic_int8", "prune_magnitude", "distill"], "recovery_steps": 4, "distill_steps": 4,
     "max_ppl_ratio": 1.5}}}}
@@ -150,6 +152,13 @@ def test_domain_adapted_checkpoint_compares_strategies_and_logs_nested_runs(pipe
         assert table.splitlines()[0].startswith("| strategy | trainable_params |")
         assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["lora", "dapt"]
         assert meta["registered_model_version"].value == f"fm-pipeline-{domain}/1"
+        task = TASK_OF_DOMAIN[domain]
+        downstream = meta["downstream"].value.splitlines()
+        assert downstream[0] == "| task | strategy | checkpoint | f1 | change | wall_s |"
+        assert [[c.strip() for c in line.split("|")[1:4]] for line in downstream[2:]] == [
+            [task, "discriminative_lr", "pretrained (baseline)"], [task, "discriminative_lr", "domain-adapted"]]
+        for key in ("f1_before", "f1_after"):
+            assert 0.0 <= meta[f"downstream/{task}/{key}"].value <= 1.0
         assert (home / "lake" / "domain_adapted_checkpoint" / domain / "model.safetensors").exists()
     mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
     parent = mlflow.get_run(by_domain["legal"]["mlflow_run_id"].value)
@@ -157,6 +166,8 @@ def test_domain_adapted_checkpoint_compares_strategies_and_logs_nested_runs(pipe
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["adapt.strategy"] for c in children) == ["dapt", "lora"]
     assert all("train/loss" in c.data.metrics for c in children)
+    assert parent.data.metrics["downstream/cuad_clauses/f1_after"] == by_domain["legal"][
+        "downstream/cuad_clauses/f1_after"].value
 
 
 def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pipeline):

@@ -22,6 +22,10 @@ from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.downstream.evaluate import AFTER, BEFORE, downstream_metrics, downstream_rows, evaluate_downstream
+from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
+from fm_pipeline.downstream.finetune import TaskTrainConfig
+from fm_pipeline.downstream.tasks import TASK_OF_DOMAIN, TASK_ROOT, task_path
 from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
@@ -33,7 +37,8 @@ from fm_pipeline.training.callbacks import LogCallback
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
                  "probe_accuracy", "wall_s"]
 MAX_GENERAL_PPL_RISE = 0.10
-CODE_VERSION = "1"
+DOWNSTREAM_COLUMNS = ["task", "strategy", "checkpoint", "f1", "change", "wall_s"]
+CODE_VERSION = "2"
 """Bump when a change to the adaptation strategies or their evaluation changes the checkpoint."""
 
 
@@ -51,6 +56,27 @@ class DomainAdaptedCheckpointConfig(dg.Config):
     replay_share: float | None = None
     """Share of each batch drawn from balanced_shards/train, against forgetting."""
     device: str | None = None
+    downstream_strategies: list[str] = ["discriminative_lr"]
+    """Task-adaptive fine-tuning strategies scored on the domain's labelled task, on the pretrained checkpoint
+    (baseline) and the adapted one: full, gradual_unfreezing, discriminative_lr, knowledge_distillation,
+    multi_task_learning (the first one listed gives the flat `downstream/<task>/f1_*` keys); [] skips it."""
+    downstream_epochs: int = TaskTrainConfig().epochs
+    """Passes over the task's training examples per fine-tune."""
+    downstream_task_root: str | None = None
+    """A folder of labelled task files (`<domain>/<task>.jsonl`); default: the ones shipped with the package."""
+
+
+def _downstream(config: DomainAdaptedCheckpointConfig, domain: str, pretrained: Path, tokenizer: Path,
+                published: Any) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The domain's task fine-tuned and scored before and after adaptation: flat metrics and table rows."""
+    if not config.downstream_strategies or domain not in TASK_OF_DOMAIN:
+        return {}, []
+    root = Path(config.downstream_task_root) if config.downstream_task_root else TASK_ROOT
+    scores = evaluate_downstream({BEFORE: (pretrained, tokenizer), AFTER: (published.checkpoint, published.tokenizer)},
+                                 [TASK_OF_DOMAIN[domain]], config.downstream_strategies,
+                                 TaskTrainConfig(epochs=config.downstream_epochs),
+                                 task_root=root)
+    return downstream_metrics(scores, config.downstream_strategies[0]), downstream_rows(scores)
 
 
 def _probe_docs(lake: LakeResource) -> dict[str, list[str]] | None:
@@ -98,6 +124,9 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     for name in [config.strategy, *config.compare]:
         if name not in STRATEGIES:
             raise dg.Failure(f"unknown strategy {name!r}; choose from {STRATEGIES}")
+    for name in config.downstream_strategies:
+        if name not in TASK_STRATEGIES:
+            raise dg.Failure(f"unknown downstream strategy {name!r}; choose from {TASK_STRATEGIES}")
     domain_dir = lake.path("domain_corpus", domain)
     probe_docs = _probe_docs(lake)
     shards = lake.path("balanced_shards")
@@ -107,8 +136,10 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
                   probe_docs=probe_docs)
     out = lake.path("domain_adapted_checkpoint", domain)
     pretrained = lake.path("pretrained_checkpoint")
+    task_file = task_path(TASK_OF_DOMAIN[domain], Path(config.downstream_task_root or TASK_ROOT))
     read = [pretrained / WEIGHTS, pretrained / CONFIG, inputs["tokenizer_path"],
-            *list_shards(domain_dir / "train"), *list_shards(domain_dir / "val")]
+            *list_shards(domain_dir / "train"), *list_shards(domain_dir / "val"),
+            *([task_file] if config.downstream_strategies and task_file.is_file() else [])]
     lineage_inputs = input_entries(read, lake.base())
     versions = {asset: read_stage_record(folder)["data_version"]
                 for asset, folder in (("pretrained_checkpoint", pretrained), ("domain_corpus", domain_dir))
@@ -130,7 +161,9 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
             results.append(result)
             if is_published:
                 published, version = result, registered
-        metrics = published.metrics()
+        context.log.info(f"{domain}: downstream task with {config.downstream_strategies}")
+        scores, downstream_table = _downstream(config, domain, pretrained, inputs["tokenizer_path"], published)
+        metrics = {**published.metrics(), **scores}
         stage = finish_stage(
             context, lake, mlflow_tracking, out=out, inputs=lineage_inputs, code_version=CODE_VERSION,
             outputs=[p for p in (out / WEIGHTS, out / CONFIG, out / TOKENIZER_MODEL) if p.is_file()],
@@ -147,6 +180,8 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
         metadata={
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
             "comparison": dg.MetadataValue.md(table),
+            **({"downstream": dg.MetadataValue.md(markdown_table(downstream_table, DOWNSTREAM_COLUMNS))}
+               if downstream_table else {}),
             "registered_model_version": version or "",
             **checkpoint_metadata(out / WEIGHTS),
             **stage.metadata(out),
