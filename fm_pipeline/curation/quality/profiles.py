@@ -1,9 +1,10 @@
-"""The rule lists for each source profile: which families judge prose and which judge source files."""
+"""The rule lists for each source profile: which families judge prose, source files and conversations."""
 
 from __future__ import annotations
 
 from fm_pipeline.curation.quality.c4 import C4Quality
 from fm_pipeline.curation.quality.code import CodeQuality
+from fm_pipeline.curation.quality.conversation import ConversationQuality
 from fm_pipeline.curation.quality.fineweb import FineWebQuality
 from fm_pipeline.curation.quality.gopher import GopherQuality, GopherRepetition
 from fm_pipeline.curation.quality.rule import Rule
@@ -22,3 +23,9 @@ def code_rules() -> list[Rule]:
     """The rule set for source files: prose rules would reject code for its brackets, short lines and
     repeated lines (closing braces, `return None`), so code gets the StarCoder rules only."""
     return [CodeQuality()]
+
+
+def conversation_rules() -> list[Rule]:
+    """The rule set for linearized conversations: their turn structure (`ConversationQuality`). Prose rules
+    would reject dialogue for its short turns, few sentences and role-marker lines."""
+    return [ConversationQuality()]
