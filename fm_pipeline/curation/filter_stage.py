@@ -21,7 +21,13 @@ from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.pii.redact import redact_pii
-from fm_pipeline.curation.quality.profiles import code_rules, conversation_rules, prose_rules
+from fm_pipeline.curation.quality.profiles import (
+    code_rules,
+    conversation_rules,
+    latex_rules,
+    prose_rules,
+    table_rules,
+)
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
@@ -105,6 +111,9 @@ class DocumentFilter:
         self.detector = get_detector(config.lang_backend)
         quality = {"code": code_rules, "conversation": conversation_rules, "prose": prose_rules}[self.profile]()
         self.rules = [*quality, *content_filters("code" if self.profile == "code" else "prose")]
+        # Prose derived from structures the prose rules misjudge (`derived`): rule sets by the document's format.
+        self.rules_by_format = {"table": [*table_rules(), *content_filters("prose")],
+                                "latex": [*latex_rules(), *content_filters("prose")]} if self.profile == "prose" else {}
 
     def apply(self, doc: Document) -> tuple[Document, str | None, dict[str, int]]:
         """The normalized (and, when kept, PII-redacted) document, its drop reason or None, redactions."""
@@ -135,7 +144,8 @@ class DocumentFilter:
     def _reason(self, doc: Document, view: TextView) -> str | None:
         if self.profile != "code" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
             return "language:low_confidence"
-        return run_rules(self.rules, doc.text, doc.lang, view)
+        rules = self.rules_by_format.get(doc.meta.get("format"), self.rules)
+        return run_rules(rules, doc.text, doc.lang, view)
 
 
 def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_dir: Path,

@@ -31,6 +31,8 @@ _SECTION_RE = re.compile(r"\\(?:sub)*section\*?\{([^{}]*)\}|\\begin\{abstract\}"
 _DROP_ARG_RE = re.compile(
     r"\\(?:label|cite[tp]?|bibliographystyle|bibliography|vspace|hspace)\*?(?:\[[^\]]*\])?\{[^{}]*\}")
 _REF_RE = re.compile(r"\\(?:eq|auto|c|C)?ref\{[^{}]*\}")
+_ENV_RE = re.compile(r"\\(?:begin|end)\{[^{}]*\}(?:\[[^\]]*\])?")
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"[ \t]+(?=[.,;:])")
 _KEEP_ARG_RE = re.compile(r"\\[a-zA-Z]+\*?(?:\[[^\]]*\])?\{([^{}]*)\}")
 _BARE_CMD_RE = re.compile(r"\\[a-zA-Z]+\*?(?:\[[^\]]*\])?")
 _ESCAPES = {r"\%": "%", r"\&": "&", r"\_": "_", r"\#": "#", r"\$": "$", "~": " ", "``": "\u201c", "''": "\u201d"}
@@ -41,7 +43,8 @@ def tex_to_text(source: str) -> str:
     """LaTeX as text. The preamble (before `\\begin{document}`) is dropped but its `\\title`, which becomes the
     first line; comments are removed; section titles become lines of their own (and `abstract` the line
     `Abstract`); figures, tables and the bibliography are dropped but figure and table captions kept; citations
-    and labels removed, references shown as `[ref]`; `\\item` becomes `- `; formatting commands keep their
+    and labels removed, references shown as `[ref]`; `\\item` becomes `- `, other environments' `\\begin` and
+    `\\end` paragraph breaks; formatting commands keep their
     text and other commands go. Math is left exactly as written. Lines of a paragraph are joined, paragraphs
     separated by a blank line."""
     source = _COMMENT_RE.sub("", source.replace("\r\n", "\n"))
@@ -60,6 +63,7 @@ def tex_to_text(source: str) -> str:
     body = _DROP_ARG_RE.sub("", body)
     body = _REF_RE.sub("[ref]", body)
     body = body.replace("\\item", "\n\n- ").replace("\\\\", "\n")
+    body = _ENV_RE.sub("\n\n", body)
     while True:
         reduced = _KEEP_ARG_RE.sub(r"\1", body)
         if reduced == body:
@@ -68,11 +72,12 @@ def tex_to_text(source: str) -> str:
     body = _BARE_CMD_RE.sub("", body).replace("{", "").replace("}", "")
     for escaped, plain in _ESCAPES.items():
         body = body.replace(escaped, plain)
-    body = re.sub(r"\x00(\d+)\x00", lambda m: maths[int(m.group(1))], body)
+    body = _SPACE_BEFORE_PUNCT_RE.sub("", body)
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body)]
     if title:
         paragraphs.insert(0, " ".join(title.group(1).split()))
-    return "\n\n".join(p for p in paragraphs if p)
+    text = "\n\n".join(p for p in paragraphs if p)
+    return re.sub(r"\x00(\d+)\x00", lambda m: maths[int(m.group(1))], text)  # math restored untouched
 
 
 def convert_tex(raw: bytes) -> Converted:
@@ -229,11 +234,29 @@ def convert_pdf(raw: bytes) -> Converted:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise ConversionError("corrupt_pdf", f"{type(exc).__name__}: {exc}") from exc
-    text = "\n\n".join(p for p in pages if p)
+    text = "\n\n".join(unwrap_lines(p) for p in pages if p)
     if not text.strip():
         raise ConversionError("pdf_no_text_layer", f"none of the {len(pages)} pages has extractable text "
                                                    "(a scan needs OCR, which this pipeline does not do)")
     return [(None, text, {"format": "pdf", "pages": len(pages)})]
+
+
+_SENTENCE_END = (".", "!", "?", ":", ";")
+
+
+def unwrap_lines(text: str) -> str:
+    """A PDF page's text with the layout's line wraps undone: a line that does not end a sentence is joined
+    to the next when that one starts in lower case (after a hyphen with no space, keeping the hyphen:
+    `mid-` + `sized`). Headings and lines before a capital stay apart; so a wrap before a proper noun stays."""
+    lines = text.split("\n")
+    out = [lines[0]]
+    for line in lines[1:]:
+        prev = out[-1].rstrip()
+        if prev and line[:1].islower() and not prev.endswith(_SENTENCE_END):
+            out[-1] = prev + ("" if prev.endswith("-") else " ") + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def decode_utf8(raw: bytes) -> str:

@@ -38,11 +38,19 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _sentence(text: str) -> str:
+    """`text` ended with a full stop unless it already ends a sentence."""
+    return text if text.endswith((".", "!", "?", "。", "！", "？", "।", "؟")) else text + "."
+
+
 def linearize_record(record: Mapping[str, Any], title: str | None = None) -> str:
-    """Key-value record: the title on its own line (when given), then one `key: value` line per field, in
-    the record's order."""
+    """Key-value record: the title on its own line (when given), then one paragraph of `key: value.`
+    sentences in the record's order, e.g. `Kyoto\nCountry: Japan. Population: 1,463,723.` One paragraph,
+    not a line per field: a list of two-word lines reads (to the prose filters too) as a menu, not as text."""
     lines = [title.strip()] if title and title.strip() else []
-    lines += [f"{key}: {text}" for key, text in ((k, format_value(v)) for k, v in record.items()) if text]
+    fields = [_sentence(f"{key}: {text}") for key, text in ((k, format_value(v)) for k, v in record.items()) if text]
+    if fields:
+        lines.append(" ".join(fields))
     return "\n".join(lines)
 
 
@@ -91,10 +99,10 @@ def table_from_delimited(text: str, delimiter: str) -> tuple[list[str], list[lis
 
 
 def clean_wiki_markup(text: str) -> str:
-    """Wiki markup of infobox values: `[[target|label]]` -> label, `[[target]]` -> target, `<br>` -> `, `,
+    """Wiki markup of infobox values: `[[target|label]]` -> label, `[[target]]` -> target, `<br>` -> `; `,
     `{{templates}}` removed (they render as formatting or citations)."""
     text = _WIKI_LINK_RE.sub(r"\1", text)
-    text = _BR_RE.sub(", ", text)
+    text = _BR_RE.sub("; ", text)
     return _TEMPLATE_RE.sub("", text).strip()
 
 
@@ -105,8 +113,8 @@ def humanize_key(key: str) -> str:
 
 
 def linearize_infobox(title: str, infobox: Mapping[str, Any]) -> str:
-    """Wikipedia-like infobox: the title line, then one `Field name: value` line per field, field names
-    humanized and wiki markup cleaned from values, in the infobox's order."""
+    """Wikipedia-like infobox: as a record (`linearize_record`), field names humanized and wiki markup cleaned
+    from values, in the infobox's order."""
     fields = {}
     for key, value in infobox.items():
         text = format_value(value)

@@ -19,6 +19,20 @@ def prose_rules() -> list[Rule]:
     return [GopherQuality(), GopherRepetition(), C4Quality(), FineWebQuality()]
 
 
+def table_rules() -> list[Rule]:
+    """The rule set for text linearized from tables (`curation.structured`, meta `format: table`), where prose
+    rules misfire by construction: every row repeats the column names (Gopher's n-gram repetition rules fire),
+    cells are mostly numbers (its 80% share of words with a letter) and hold no stop words. So: Gopher's
+    quality rules with the letter share lowered to 50% and no stop-word minimum, then C4 and FineWeb."""
+    return [GopherQuality(min_alpha_words_frac=0.5, min_stop_words=0), C4Quality(), FineWebQuality()]
+
+
+def latex_rules() -> list[Rule]:
+    """The prose rule set for papers read from LaTeX (meta `format: latex`), with C4's curly-bracket rule
+    off: the math they keep as written is full of braces, which C4 takes for code."""
+    return [GopherQuality(), GopherRepetition(), C4Quality(reject_curly_bracket=False), FineWebQuality()]
+
+
 def code_rules() -> list[Rule]:
     """The rule set for source files: prose rules would reject code for its brackets, short lines and
     repeated lines (closing braces, `return None`), so code gets the StarCoder rules only."""
