@@ -16,11 +16,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fm_pipeline.curation.content import content_filters, detect_license, has_reservation_notice
+from fm_pipeline.curation.conversations import strip_markers
 from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.pii.redact import redact_pii
-from fm_pipeline.curation.quality.profiles import code_rules, prose_rules
+from fm_pipeline.curation.quality.profiles import (
+    code_rules,
+    conversation_rules,
+    latex_rules,
+    prose_rules,
+    table_rules,
+)
 from fm_pipeline.curation.quality.rule import run_rules
 from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
@@ -39,6 +46,7 @@ from fm_pipeline.lake.parquet_io import (
 from fm_pipeline.lake.staging import staged_dir
 
 CODE_SOURCES = frozenset({"code_repositories"})
+CONVERSATION_SOURCES = frozenset({"conversations"})
 SAMPLES_PER_REASON = 3
 
 
@@ -86,24 +94,35 @@ class FilterStats:
         return sum(self.rejected_by_reason.values())
 
 
+def source_profile(source: str) -> str:
+    """`code`, `conversation` or `prose`: which rules judge a source's documents."""
+    return "code" if source in CODE_SOURCES else "conversation" if source in CONVERSATION_SOURCES else "prose"
+
+
 class DocumentFilter:
-    """The ordered decision for one document of one source profile (prose or code): language confidence, then
-    the profile's quality rules and content filters as one rule list, the first failure giving the reason."""
+    """The ordered decision for one document of one source profile (prose, conversation or code): language
+    confidence, then the profile's quality rules and content filters as one rule list, the first failure giving
+    the reason. Conversations are natural language: language ID (on the turns without their role markers) and
+    the prose content filters apply to them."""
 
     def __init__(self, source: str, config: FilterConfig) -> None:
-        self.profile = "code" if source in CODE_SOURCES else "prose"
+        self.profile = source_profile(source)
         self.config = config
         self.detector = get_detector(config.lang_backend)
-        quality = code_rules() if self.profile == "code" else prose_rules()
-        self.rules = [*quality, *content_filters(self.profile)]
+        quality = {"code": code_rules, "conversation": conversation_rules, "prose": prose_rules}[self.profile]()
+        self.rules = [*quality, *content_filters("code" if self.profile == "code" else "prose")]
+        # Prose derived from structures the prose rules misjudge (`derived`): rule sets by the document's format.
+        self.rules_by_format = {"table": [*table_rules(), *content_filters("prose")],
+                                "latex": [*latex_rules(), *content_filters("prose")]} if self.profile == "prose" else {}
 
     def apply(self, doc: Document) -> tuple[Document, str | None, dict[str, int]]:
         """The normalized (and, when kept, PII-redacted) document, its drop reason or None, redactions."""
         doc.text = normalize_text(doc.text)
         if not doc.text:
             return doc, "normalize:empty", {}
-        if self.profile == "prose":
-            found = identify(doc.text, self.detector)
+        if self.profile != "code":
+            found = identify(strip_markers(doc.text) if self.profile == "conversation" else doc.text,
+                             self.detector)
             doc.lang, doc.lang_score = found.lang, round(found.score, 4)
             if found.segments:
                 doc.meta["lang_segments"] = found.segments
@@ -123,9 +142,10 @@ class DocumentFilter:
         return doc, reason, counts
 
     def _reason(self, doc: Document, view: TextView) -> str | None:
-        if self.profile == "prose" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
+        if self.profile != "code" and (doc.lang == "und" or doc.lang_score < self.config.min_lang_score):
             return "language:low_confidence"
-        return run_rules(self.rules, doc.text, doc.lang, view)
+        rules = self.rules_by_format.get(doc.meta.get("format"), self.rules)
+        return run_rules(rules, doc.text, doc.lang, view)
 
 
 def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_dir: Path,

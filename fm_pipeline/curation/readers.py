@@ -21,6 +21,7 @@ from typing import IO, Any
 import pyarrow.parquet as pq
 import zstandard
 
+from fm_pipeline.curation.derived import FILE_CONVERTERS, ConversionError, expand_row
 from fm_pipeline.lake.documents import Document
 
 FORMATS: dict[str, str] = {
@@ -33,6 +34,11 @@ FORMATS: dict[str, str] = {
     ".md": "text",
     ".warc": "warc",
     ".warc.gz": "warc",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tex": "latex",
+    ".xml": "xml",
+    ".pdf": "pdf",
 }
 DEFAULT_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _KNOWN_FIELDS = ("id", "text", "url", "meta")
@@ -100,7 +106,7 @@ def read_file(path: Path, ctx: ReadContext) -> Iterator[Record]:
         yield QuarantineRecord(ctx.rel_path, None, None, "unsupported_format", f"no reader for {path.name}")
         return
     try:
-        yield from readers[fmt](path, ctx)
+        yield from readers[fmt](path, ctx) if fmt in readers else _read_converted(path, ctx, fmt)
     except OSError as exc:
         yield _quarantine(ctx, None, None, "unreadable_file", exc)
 
@@ -236,6 +242,10 @@ def _parse_json_line(ctx: ReadContext, raw: bytes, line_no: int, offset: int) ->
         return _quarantine(ctx, line_no, offset, "malformed_json", exc, decoded)
     if not isinstance(row, dict):
         return _quarantine(ctx, line_no, offset, "not_an_object", f"line holds a {type(row).__name__}", decoded)
+    try:
+        row = expand_row(row, ctx.source)
+    except ConversionError as exc:
+        return _quarantine(ctx, line_no, offset, exc.kind, exc, decoded)
     bad = _validate_text(ctx, row.get("text"), line_no, offset, decoded)
     return bad or _document_from_mapping(ctx, row, line_no)
 
@@ -258,6 +268,11 @@ def _read_json(path: Path, ctx: ReadContext) -> Iterator[Record]:
     for index, row in enumerate(items):
         if not isinstance(row, dict):
             yield _quarantine(ctx, None, index, "not_an_object", f"item {index} is a {type(row).__name__}")
+            continue
+        try:
+            row = expand_row(row, ctx.source)
+        except ConversionError as exc:
+            yield _quarantine(ctx, None, index, exc.kind, exc, json.dumps(row, ensure_ascii=False)[:400])
             continue
         bad = _validate_text(ctx, row.get("text"), None, index, json.dumps(row, ensure_ascii=False)[:400])
         yield bad or _document_from_mapping(ctx, row, index)
@@ -299,6 +314,24 @@ def _read_text(path: Path, ctx: ReadContext) -> Iterator[Record]:
     if path.suffix.lower() == ".md":
         meta["format"] = "markdown"
     yield bad or Document(id=_derived_id(ctx), text=text, source=ctx.source, meta=meta)
+
+
+def _read_converted(path: Path, ctx: ReadContext, fmt: str) -> Iterator[Record]:
+    """A whole file whose documents are derived by a converter (`derived.FILE_CONVERTERS`: tables, LaTeX,
+    JATS/PubMed XML, PDF); the id is the file's path, with `#<position>` when a file holds several."""
+    size = path.stat().st_size
+    if size > ctx.max_document_bytes:
+        yield _quarantine(ctx, None, 0, "document_too_large", f"{size} bytes > limit {ctx.max_document_bytes}")
+        return
+    try:
+        converted = FILE_CONVERTERS[fmt](path.read_bytes(), path)
+    except ConversionError as exc:
+        yield _quarantine(ctx, None, None, exc.kind, exc)
+        return
+    for position, text, meta in converted:
+        bad = _validate_text(ctx, text, None, position, text)
+        yield bad or Document(id=_derived_id(ctx, position), text=text, source=ctx.source,
+                              meta={"path": ctx.rel_path, **meta})
 
 
 def _read_warc(path: Path, ctx: ReadContext) -> Iterator[Record]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SOURCES: tuple[str, ...] = ("common_crawl", "books", "academic_papers", "code_repositories", "reference_data")
+SOURCES: tuple[str, ...] = (
+    "common_crawl", "books", "academic_papers", "code_repositories", "reference_data", "conversations",
+)
 DOMAINS: tuple[str, ...] = ("biomedical", "legal", "financial", "scientific")
 
 _SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"

@@ -101,7 +101,13 @@ def test_hidden_files_are_skipped_and_order_is_stable(source_dir: Path):
 
 def test_embedded_sample_corpus_ingests_cleanly_except_planted_damage(tmp_path: Path):
     root = raw_corpus_root()
-    for source in ("books", "academic_papers", "reference_data", "code_repositories"):
+    planted = {  # raw/PLANTED_SOURCES.md; without pypdf both sample PDFs are quarantined as pdf_reader_missing
+        "academic_papers": {"pdf_no_text_layer", "pdf_reader_missing", "xml_entities_refused"},
+        "reference_data": {"infobox_no_title", "table_ragged_row"},
+        "conversations": {"conversation_bad_turn", "conversation_empty_turn", "conversation_no_messages",
+                          "conversation_not_a_list", "conversation_unknown_role"},
+    }
+    for source in ("books", "academic_papers", "reference_data", "code_repositories", "conversations"):
         stats = ingest_source(source, root / source, tmp_path / source)
         assert stats.kept > 0, source
-        assert stats.quarantined == 0, (source, stats.quarantined_by_kind)
+        assert set(stats.quarantined_by_kind) <= planted.get(source, set()), (source, stats.quarantined_by_kind)

@@ -182,4 +182,4 @@ def test_oversized_document_is_quarantined_not_loaded_whole(tmp_path: Path):
 def test_format_detection():
     assert [format_of(Path(n)) for n in ["a.JSONL", "b.jsonl.gz", "c.jsonl.zst", "d.json", "e.parquet", "f.md",
                                           "g.warc.gz", "h.warc", "i.txt", "j.csv"]] == [
-        "jsonl", "jsonl", "jsonl", "json", "parquet", "text", "warc", "warc", "text", None]
+        "jsonl", "jsonl", "jsonl", "json", "parquet", "text", "warc", "warc", "text", "csv"]

@@ -9,6 +9,7 @@ from tools.sample_corpus.broken import write_broken
 from tools.sample_corpus.code_files import write_code
 from tools.sample_corpus.crawl_files import write_common_crawl
 from tools.sample_corpus.documents import build_documents, load_pages
+from tools.sample_corpus.pdf_files import write_pdfs
 from tools.sample_corpus.planted_md import render_planted
 
 
@@ -24,7 +25,8 @@ def main() -> None:
     broken = write_broken(RAW / "common_crawl" / "broken", notices)
     code_rows = write_code(RAW / "code_repositories", SEEDS / "code_repositories")
     (RAW / "PLANTED.md").write_text(render_planted(docs, record_ids, broken, code_rows), encoding="utf-8")
-    print(f"wrote {len(docs)} common_crawl documents and {len(code_rows)} code files under {RAW}")
+    pdfs = write_pdfs(RAW / "academic_papers", SEEDS / "academic_papers" / "pdf")
+    print(f"wrote {len(docs)} common_crawl documents, {len(code_rows)} code files and {len(pdfs)} PDFs under {RAW}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from fm_pipeline.lake.layout import (
 )
 
 # Survivor preference when a cluster spans sources: curated sources before scraped ones.
-DEFAULT_SOURCE_PRIORITY = ("reference_data", "books", "academic_papers", "code_repositories", "common_crawl")
+DEFAULT_SOURCE_PRIORITY = ("reference_data", "books", "academic_papers", "code_repositories", "conversations",
+                           "common_crawl")
 DEFAULT_VERIFY_THRESHOLD = 0.6
 DEFAULT_PART_ROWS = 4_000_000
 """Exact keys per exact-group job: 16-byte keys and their rows, ~100 MB with the sort's temporaries."""

@@ -42,12 +42,14 @@ class C4Quality(Rule):
     min_sentences: int = 5
     min_words_per_line: int = 3
     max_word_length: int = 1000
+    reject_curly_bracket: bool = True
+    """C4's guard against code; off for LaTeX papers, whose math is kept as written (`\\frac{a}{b}`)."""
 
     def check(self, view: TextView) -> str | None:
         # Whole-page tests first: without "lorem ipsum" or "{" anywhere, only the sentence count can
         # fail, and the walk stops as soon as enough sentences have survived.
         lorem = _LOREM_IPSUM.search(view.text) is not None
-        curly = "{" in view.text
+        curly = self.reject_curly_bracket and "{" in view.text
         needs_punct = view.lang not in NO_TERMINAL_PUNCT_LANGS
         any_terminal = not needs_punct
         sentences = 0
