@@ -1,8 +1,10 @@
 """Named run configs for a whole materialization (`python -m fm_pipeline.materialize --profile ...`): by asset
 key, the launchpad YAML each asset's runs get.
 
-- `default`: every asset's own defaults. Each published model is trained and checked as always; nothing is
-  trained only to be compared.
+- `default`: every asset's own defaults but one: each published model is trained and checked as always, and
+  nothing is trained only to be compared or scored, so the downstream task fine-tunes (eight per run, each
+  longer than the adaptation itself on two cores) are left to `thorough` and to materializations from the UI,
+  where the asset's default scores one strategy. That keeps the first `make run` near five minutes.
 - `thorough`: the comparisons too: every adaptation strategy beside the published one (each a nested MLflow run
   and a row of the asset's comparison table), every downstream fine-tuning strategy (a row each of its `downstream`
   table) and compression's thorough profile (longer fine-tunes, more timing rounds, generation timed compiled).
@@ -30,7 +32,7 @@ TASK_STRATEGY_ORDER = [PUBLISHED_TASK_STRATEGY, *(s for s in TASK_STRATEGIES if 
 """Every downstream strategy, the default one first (it keeps giving the flat `downstream/<task>/f1_*` keys)."""
 
 PROFILES: dict[str, dict[str, dict]] = {
-    "default": {},
+    "default": {"domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", downstream_strategies=[])},
     "thorough": {
         "domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", compare=COMPARED_STRATEGIES,
                                                 downstream_strategies=TASK_STRATEGY_ORDER),
