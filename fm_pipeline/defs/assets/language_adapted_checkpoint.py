@@ -98,7 +98,7 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
     lang = context.partition_key
     for name in [config.strategy, *config.compare]:
         if name not in LANGUAGE_STRATEGIES:
-            raise dg.Failure(f"unknown strategy {name!r}; choose from {LANGUAGE_STRATEGIES}")
+            raise dg.Failure(f"unknown strategy {name!r}; choose from {LANGUAGE_STRATEGIES}", allow_retries=False)
     shards, pretrained = lake.path("balanced_shards"), lake.path("pretrained_checkpoint")
     tokenizer = lake.path("tokenizer") / TOKENIZER_MODEL
     out = lake.path("language_adapted_checkpoint", lang)
@@ -112,7 +112,7 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
     has_pairs = lang != pivot and len(lake_translation_pairs([shards / "train", shards / "val"], lang, pivot)) >= 2
     if config.strategy == "alignment" and not has_pairs:
         raise dg.Failure(f"alignment needs parallel text: no {lang!r} document in balanced_shards translates a "
-                         f"{pivot!r} one (meta.translation_of)")
+                         f"{pivot!r} one (meta.translation_of)", allow_retries=False)
     results: list[LanguageAdaptResult] = []
     published = None
     with mlflow_tracking.start_run(context, run_name=f"language_adapted_checkpoint[{lang}]") as parent:
