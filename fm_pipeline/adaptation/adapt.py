@@ -193,6 +193,40 @@ def _sampler(tokens: Path, split: str, checksum: str, length: int, batch_size: i
     return WindowSampler(packed, length, batch_size, seed)
 
 
+def replay_rows(batch_size: int, share: float) -> int:
+    """Rows of each batch replayed from the general corpus: the share of the batch, rounded, leaving at least
+    one row of the text being adapted to."""
+    return min(round(batch_size * share), batch_size - 1)
+
+
+def model_objective(model: nn.Module, sp: spm.SentencePieceProcessor,
+                    mlm_probability: float) -> Objective | MaskedObjective:
+    """The model's own pretraining objective, masking `mlm_probability` of the tokens for encoder_only."""
+    objective = Objective.for_model(model.config, sp)
+    return MaskedObjective(objective, mlm_probability) if model.config.architecture == "encoder_only" else objective
+
+
+def replay_sampler(
+    tokenizer: Path, target: Sequence[Path], replay: Sequence[Path] | None, tokens_dir: Path, length: int,
+    batch_size: int, replay_share: float, seed: int, *, processes: int | None = None,
+) -> WindowSampler | MixedSampler:
+    """Encode the `target` shards (and the `replay` shards when the share asks for replayed rows) into
+    `tokens_dir` and sample `length`-token windows: `batch_size - replay_rows` target rows and `replay_rows`
+    replayed rows in every batch, exactly."""
+    rows = replay_rows(batch_size, replay_share)
+    splits = {"domain": list(target)}
+    if rows:
+        if not replay:
+            raise ValueError("a replay share > 0 needs shards to replay")
+        splits["general"] = list(replay)
+    encode_corpus(tokenizer, splits, tokens_dir, processes=processes)
+    checksum = tokenizer_checksum(tokenizer)
+    sampler = _sampler(tokens_dir, "domain", checksum, length, batch_size - rows, seed)
+    if not rows:
+        return sampler
+    return MixedSampler(sampler, _sampler(tokens_dir, "general", checksum, length, rows, seed + 1))
+
+
 def adapt(
     checkpoint_dir: Path,
     tokenizer_path: Path,
@@ -250,24 +284,14 @@ def adapt(
         elif config.strategy == "discriminative_lr":
             lr_scale = discriminative_lr(model, config.layer_lr_decay)
 
-        splits = {"domain": list_shards(Path(domain_train))}
-        replay_rows = min(round(config.batch_size * config.replay_share), config.batch_size - 1)
-        if replay_rows:
-            if general_train is None:
-                raise ValueError("replay_share > 0 needs general_train (balanced_shards/train)")
-            splits["general"] = list_shards(Path(general_train))
-        encode_corpus(tokenizer, splits, work / "tokens", processes=processes)
-
-        objective: Objective | MaskedObjective = Objective.for_model(model.config, sp)
-        if model.config.architecture == "encoder_only":
-            objective = MaskedObjective(objective, config.mlm_probability)
-        length = objective.window_length(model.config.block_size)
-        checksum = tokenizer_checksum(tokenizer)
-        sampler: WindowSampler | MixedSampler = _sampler(work / "tokens", "domain", checksum, length,
-                                                         config.batch_size - replay_rows, config.seed)
-        if replay_rows:
-            general = _sampler(work / "tokens", "general", checksum, length, replay_rows, config.seed + 1)
-            sampler = MixedSampler(sampler, general)
+        if replay_rows(config.batch_size, config.replay_share) and general_train is None:
+            raise ValueError("replay_share > 0 needs general_train (balanced_shards/train)")
+        objective = model_objective(model, sp, config.mlm_probability)
+        replay = None if general_train is None else list_shards(Path(general_train))
+        sampler = replay_sampler(
+            tokenizer, list_shards(Path(domain_train)), replay, work / "tokens",
+            objective.window_length(model.config.block_size), config.batch_size, config.replay_share, config.seed,
+            processes=processes)
 
         trained = finetune(
             model, sampler, objective,

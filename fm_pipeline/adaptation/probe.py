@@ -28,6 +28,13 @@ def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
     return model.encoder(model.embed(idx))
 
 
+def mean_pooled(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, d) means of (B, T, d) hidden states over each row's first `lengths[b]` positions (the rest is
+    padding)."""
+    real = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    return (hidden * real).sum(dim=1) / lengths[:, None].to(hidden.dtype)
+
+
 @torch.no_grad()
 def pooled_features(
     model: nn.Module, sp: spm.SentencePieceProcessor, texts: Sequence[str], block_size: int | None = None,
@@ -59,9 +66,7 @@ def pooled_features(
         batch = torch.zeros((len(chunk), int(lengths.max())), dtype=torch.long)
         for row, window in enumerate(chunk):
             batch[row, : len(window)] = window
-        hidden = hidden_states(model, batch.to(device)).float().cpu()
-        real = (torch.arange(batch.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
-        features.append((hidden * real).sum(dim=1) / lengths[:, None])
+        features.append(mean_pooled(hidden_states(model, batch.to(device)).float().cpu(), lengths))
     model.train(was_training)
     return torch.cat(features), torch.tensor(owners)
 

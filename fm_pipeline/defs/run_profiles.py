@@ -8,6 +8,11 @@ key, the launchpad YAML each asset's runs get.
 - `thorough`: the comparisons too: every adaptation strategy beside the published one (each a nested MLflow run
   and a row of the asset's comparison table), every downstream fine-tuning strategy (a row each of its `downstream`
   table) and compression's thorough profile (longer fine-tunes, more timing rounds, generation timed compiled).
+
+`PARTITIONS` picks the keys of the dynamically partitioned assets per profile: `language_adapted_checkpoint`
+runs for no language by default (each language is a training run, and `make run` stays as fast as it was; the
+partitions are registered all the same, ready to launch from the UI) and for every language, with every
+language strategy compared, in `thorough`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fm_pipeline.adaptation.config import STRATEGIES
+from fm_pipeline.adaptation.language_config import LANGUAGE_STRATEGIES
 from fm_pipeline.defs.assets.domain_adapted_checkpoint import DomainAdaptedCheckpointConfig
+from fm_pipeline.defs.assets.language_adapted_checkpoint import LanguageAdaptedCheckpointConfig
 from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
 
 PUBLISHED_STRATEGY = DomainAdaptedCheckpointConfig().strategy
@@ -30,6 +37,8 @@ COMPARED_STRATEGIES = [s for s in STRATEGIES if s != PUBLISHED_STRATEGY]
 PUBLISHED_TASK_STRATEGY = DomainAdaptedCheckpointConfig().downstream_strategies[0]
 TASK_STRATEGY_ORDER = [PUBLISHED_TASK_STRATEGY, *(s for s in TASK_STRATEGIES if s != PUBLISHED_TASK_STRATEGY)]
 """Every downstream strategy, the default one first (it keeps giving the flat `downstream/<task>/f1_*` keys)."""
+LANGUAGE_ASSET = "language_adapted_checkpoint"
+COMPARED_LANGUAGE_STRATEGIES = [s for s in LANGUAGE_STRATEGIES if s != LanguageAdaptedCheckpointConfig().strategy]
 
 PROFILES: dict[str, dict[str, dict]] = {
     "default": {"domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", downstream_strategies=[])},
@@ -37,9 +46,16 @@ PROFILES: dict[str, dict[str, dict]] = {
         "domain_adapted_checkpoint": _op_config("domain_adapted_checkpoint", compare=COMPARED_STRATEGIES,
                                                 downstream_strategies=TASK_STRATEGY_ORDER),
         "compressed_model": _op_config("compressed_model", profile="thorough"),
+        LANGUAGE_ASSET: _op_config(LANGUAGE_ASSET, compare=COMPARED_LANGUAGE_STRATEGIES),
     },
 }
 """Run config by asset key, per profile."""
+
+PARTITIONS: dict[str, dict[str, list[str] | None]] = {
+    "default": {LANGUAGE_ASSET: []},
+    "thorough": {LANGUAGE_ASSET: None},
+}
+"""Keys of the dynamically partitioned assets, per profile (None: every key the instance holds)."""
 
 
 def merge_run_configs(configs: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:

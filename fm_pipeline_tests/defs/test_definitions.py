@@ -19,6 +19,9 @@ def test_definitions_load_with_contract_assets_and_resources():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert "raw_corpus" in keys
     assert graph.get(dg.AssetKey("raw_corpus")).partitions_def.get_partition_keys() == list(SOURCES)
+    language = graph.get(dg.AssetKey("language_adapted_checkpoint"))
+    assert language.partitions_def == dg.DynamicPartitionsDefinition(name="language")
+    assert {dg.AssetKey("balanced_shards"), dg.AssetKey("pretrained_checkpoint")} <= language.parent_keys
     assert {"lake", "mlflow_tracking"} <= set(defs.resources)
     defs.resolve_implicit_global_asset_job_def()
 

@@ -9,24 +9,38 @@ import dagster as dg
 import pytest
 
 from fm_pipeline.definitions import defs
-from fm_pipeline.defs.run_profiles import PROFILES, merge_run_configs
+from fm_pipeline.defs.run_profiles import PARTITIONS, PROFILES, merge_run_configs
 from fm_pipeline.defs.run_times import OUTSIDE_STEPS, StepTime, render, step_times, summarize
 from fm_pipeline.lake.paths import DOMAINS, SOURCES
-from fm_pipeline.materialize import main, plan_runs
+from fm_pipeline.materialize import main, plan_runs, selected_keys
 
 
 def _names(groups) -> list[tuple[list[str], tuple]]:
     return [([k.to_user_string() for k in g.assets], g.partitions) for g in groups]
 
 
-def test_the_pipeline_runs_as_five_groups_in_dependency_order():
-    assert _names(plan_runs()) == [
+def test_the_pipeline_runs_as_six_groups_in_dependency_order():
+    groups = plan_runs()
+    assert _names(groups) == [
         (["raw_corpus", "filtered_corpus"], tuple(SOURCES)),
         (["deduped_corpus", "balanced_shards"], (None,)),
         (["domain_corpus"], tuple(DOMAINS)),  # every domain's corpus before any adaptation reads them all
         (["tokenizer", "tokenized_corpus", "pretrained_checkpoint"], (None,)),
         (["domain_adapted_checkpoint", "compressed_model"], tuple(DOMAINS)),
+        (["language_adapted_checkpoint"], ()),  # dynamic partitions last: their keys come from balanced_shards
     ]
+    assert [g.dynamic for g in groups] == [None] * 5 + ["language"]
+
+
+def test_dynamic_partition_keys_are_read_when_the_group_runs_and_selected_per_profile():
+    (group,) = [g for g in plan_runs() if g.dynamic]
+    with dg.instance_for_test() as instance:
+        assert selected_keys(instance, group, PARTITIONS["thorough"]) == ()
+        instance.add_dynamic_partitions("language", ["de", "en", "fr"])
+        assert selected_keys(instance, group, PARTITIONS["default"]) == ()
+        assert selected_keys(instance, group, PARTITIONS["thorough"]) == ("de", "en", "fr")
+        assert selected_keys(instance, group, {"language_adapted_checkpoint": ["fr", "xx"]}) == ("fr",)
+        assert selected_keys(instance, group, {}) == ()
 
 
 def test_upto_keeps_only_an_asset_and_what_it_needs():
@@ -75,6 +89,8 @@ def test_profiles_are_run_configs_that_merge_per_run():
         "downstream_strategies": ["discriminative_lr", "full", "gradual_unfreezing", "knowledge_distillation",
                                   "multi_task_learning"]}}}}
     assert thorough["compressed_model"] == {"ops": {"compressed_model": {"config": {"profile": "thorough"}}}}
+    assert thorough["language_adapted_checkpoint"] == {"ops": {"language_adapted_checkpoint": {"config": {
+        "compare": ["adapter", "lora", "output_head", "alignment"]}}}}
     merged = merge_run_configs([thorough["domain_adapted_checkpoint"], None, thorough["compressed_model"],
                                 {"ops": {"compressed_model": {"config": {"objective": "speed"}}}}])
     assert merged == {"ops": {

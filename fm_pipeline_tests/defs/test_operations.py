@@ -23,12 +23,14 @@ CONTRACT_GROUPS = {
     "raw_corpus": "corpus", "filtered_corpus": "corpus", "deduped_corpus": "corpus", "balanced_shards": "corpus",
     "tokenizer": "tokenizer", "tokenized_corpus": "tokenizer", "pretrained_checkpoint": "pretraining",
     "domain_corpus": "adaptation", "domain_adapted_checkpoint": "adaptation", "compressed_model": "compression",
+    "language_adapted_checkpoint": "adaptation",
 }
 BLOCKING = {
     ("raw_corpus", "accounting"), ("filtered_corpus", "accounting"), ("filtered_corpus", "no_pii_in_kept"),
     ("deduped_corpus", "accounting"), ("balanced_shards", "accounting"), ("balanced_shards", "train_val_disjoint"),
     ("tokenizer", "round_trip"), ("tokenized_corpus", "matches_tokenizer"), ("domain_corpus", "accounting"),
     ("domain_corpus", "train_val_disjoint"), ("pretrained_checkpoint", "checkpoint_sound"),
+    ("language_adapted_checkpoint", "language_improved_others_kept"),
 }
 SAMPLE = Path(__file__).resolve().parents[2] / "fm_pipeline" / "sample_data"
 
@@ -55,7 +57,8 @@ def test_every_contract_asset_declares_what_the_ui_shows(graph):
         assert node.code_version, f"{key} has no code_version"
         assert node.automation_condition is not None, f"{key} has no automation condition"
         assert node.check_keys, f"{key} has no asset check"
-    assert {n for n in ("pretrained_checkpoint", "domain_adapted_checkpoint", "compressed_model") if n in present} \
+    assert {n for n in ("pretrained_checkpoint", "domain_adapted_checkpoint", "compressed_model",
+                        "language_adapted_checkpoint") if n in present} \
         <= {k.to_user_string() for k in graph.materializable_asset_keys
             if graph.get(k).tags.get(policies.WORKLOAD_TAG) == "training"}
 

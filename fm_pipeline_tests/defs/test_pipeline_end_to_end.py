@@ -228,3 +228,12 @@ def test_compressed_model_traces_back_to_the_raw_and_domain_files(pipeline):
         assert any(folder in path for path in fed), f"no file under {folder} fed the model: {fed}"
     assert not any("/domain/biomedical/" in path for path in fed), "another domain's files did not feed it"
     assert found.tokenizer and found.tokenizer["path"].endswith("tokenizer/tokenizer.model")
+
+
+def test_balanced_shards_registers_language_partitions_and_the_default_run_adapts_none(pipeline):
+    _, instance = pipeline
+    (mat,) = instance.fetch_materializations(dg.AssetKey("balanced_shards"), limit=1).records
+    languages = mat.asset_materialization.metadata["language_partitions"].value
+    assert instance.get_dynamic_partitions("language") == languages
+    assert {"en", "de", "fr", "es"} <= set(languages) and "und" not in languages
+    assert not instance.fetch_materializations(dg.AssetKey("language_adapted_checkpoint"), limit=1).records

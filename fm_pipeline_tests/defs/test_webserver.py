@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_RAW = REPO / "fm_pipeline" / "sample_data" / "raw"
 CONTRACT = ("raw_corpus", "filtered_corpus", "deduped_corpus", "balanced_shards", "tokenizer", "tokenized_corpus",
-            "pretrained_checkpoint", "domain_corpus", "domain_adapted_checkpoint", "compressed_model")
+            "pretrained_checkpoint", "domain_corpus", "domain_adapted_checkpoint", "compressed_model",
+            "language_adapted_checkpoint")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]

@@ -10,6 +10,7 @@ from fm_pipeline.curation.mixing.balance import balance
 from fm_pipeline.curation.mixing.plan import DEFAULT_ALPHA, MixConfig
 from fm_pipeline.defs.configs import MB, library_config
 from fm_pipeline.defs.metadata import count_table, parquet_metadata, plot
+from fm_pipeline.defs.partitions import LANGUAGE_PARTITIONS, adaptable_languages
 from fm_pipeline.defs.policies import CORPUS, stage_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
@@ -79,6 +80,11 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
         metrics={k: getattr(report, k) for k in ("documents_in", "train_documents", "val_documents", "dropped",
                                                  "repeated", "train_bytes", "val_bytes")},
     )
+    # Register the language partitions here rather than in a sensor: the keys exist the moment the shards do,
+    # in any deployment, with or without a daemon (an in-process `make run` has none).
+    languages = adaptable_languages({k: v["train"] for k, v in report.bytes_by_lang.items()},
+                                    report.val_documents_by_lang)
+    context.instance.add_dynamic_partitions(LANGUAGE_PARTITIONS, languages)
     dropped = Counter(r for shard in list_shards(out / "dropped")
                       for r in pq.read_table(shard, columns=["reason"]).column("reason").to_pylist())
     return dg.MaterializeResult(
@@ -101,6 +107,7 @@ def balanced_shards(context: dg.AssetExecutionContext, config: BalancedShardsCon
             "language_entropy_bits": dg.MetadataValue.json(report.entropy_bits),
             "distinct_4gram_share": dg.MetadataValue.json(report.distinct_4gram_share),
             "plan": dg.MetadataValue.json(report.plan),
+            "language_partitions": dg.MetadataValue.json(languages),
             "dropped_reasons": count_table(dict(dropped), "reason"),
             "language_mix_plot": plot(mix_png, "language mix before and after balancing"),
             **stage.metadata(out),
