@@ -98,7 +98,7 @@ class CompressConfig:
     """Structured pruning shrinks its fractions until perplexity on held-out tuning batches is within this
     multiple of the teacher's, on the calibration documents (None: prune the configured fractions whatever
     they cost)."""
-    calibration_max_docs: int | None = 64
+    calibration_max_docs: int | None = 16
     distill_steps: int = 300
     distill_lr: float = 2e-3
     student_layers: int | None = None

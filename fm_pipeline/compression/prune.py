@@ -264,7 +264,8 @@ def prune_structured(
     With `max_ppl_ratio` and `check_loss` (a model's mean loss on text of the use it is compressed for, say
     the domain's training documents), the fractions shrink by `BUDGET_SCALES` until the pruned model's
     perplexity there is within that multiple of the unpruned model's: a model that pruning hurts more (one
-    adapted to a narrow domain) loses less of itself. The smallest share is kept when none fits. The returned
+    adapted to a narrow domain) loses less of itself. The shares are searched by bisection (the cost grows with
+    the share), and the smallest is kept when none fits. The returned
     dict then also holds "scale" and "check_ppl_ratio"."""
     if (max_ppl_ratio is None) != (check_loss is None):
         raise ValueError("pruning to a perplexity budget needs both max_ppl_ratio and check_loss")
@@ -275,13 +276,22 @@ def prune_structured(
         smaller = remove_structures(model, removed["heads"], removed["channels"])
     else:
         base = check_loss(model)
-        for scale in BUDGET_SCALES:
-            removed = _removal(model, head_scores, channel_scores, head_fraction * scale, mlp_fraction * scale)
-            smaller = remove_structures(model, removed["heads"], removed["channels"])
-            ratio = math.exp(check_loss(smaller) - base)
-            if ratio <= max_ppl_ratio:
-                break
-        removed = {**removed, "scale": scale, "check_ppl_ratio": round(ratio, 5)}
+        tried: dict[int, tuple[nn.Module, dict[str, dict[int, list[int]]], float]] = {}
+
+        def at(i: int) -> tuple[nn.Module, dict[str, dict[int, list[int]]], float]:
+            if i not in tried:
+                scale = BUDGET_SCALES[i]
+                plan = _removal(model, head_scores, channel_scores, head_fraction * scale, mlp_fraction * scale)
+                pruned = remove_structures(model, plan["heads"], plan["channels"])
+                tried[i] = pruned, plan, math.exp(check_loss(pruned) - base)
+            return tried[i]
+
+        lo, hi = 0, len(BUDGET_SCALES) - 1  # the largest share within budget, by bisection: cost rises with it
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if at(mid)[2] <= max_ppl_ratio else (mid + 1, hi)
+        smaller, removed, ratio = at(lo)
+        removed = {**removed, "scale": BUDGET_SCALES[lo], "check_ppl_ratio": round(ratio, 5)}
     if recovery_steps and data is not None:
         tune(smaller, data, recovery_steps, lr)
     return smaller, removed
