@@ -25,6 +25,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
+from fm_pipeline.compression.builders import BUILDERS
 from fm_pipeline.compression.distill import distill, make_student
 from fm_pipeline.compression.export import COMPRESSION, CONFIG, WEIGHTS, load_compressed, save_compressed
 from fm_pipeline.compression.lowrank import low_rank
@@ -55,7 +56,8 @@ TECHNIQUES = (
     "prune_int8",            # the same, then dynamic int8: fewer and cheaper products, faster also on AVX2-only CPUs
     "distill",               # a student at about half the parameters
     "lowrank",               # SVD at the rank keeping `lowrank_energy`
-)
+    *BUILDERS,               # static int8, lottery ticket, attention/feature and progressive distillation, Tucker,
+)                            # LoRA and AdaLoRA on a pruned base (`builders.py`)
 CPU_SMALL = ("dynamic_int8", "weight_int4", "prune_int8")
 """The default profile's candidates, none fine-tuned. Dynamic int8 is fast where the CPU has int8 dot products
 (AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning (a quarter of the heads, 5/8 of the MLP
@@ -100,6 +102,23 @@ class CompressConfig:
     alpha: float = 0.5
     hidden_weight: float = 0.0
     lowrank_energy: float = 0.9
+    attention_weight: float = 1.0
+    feature_weight: float = 1.0
+    """`distill_features`' weights of attention-map KL and hidden-state MSE (`distill` uses `hidden_weight`)."""
+    progressive_ratios: tuple[float, ...] = (0.75,)
+    """`distill_progressive`'s intermediates (parameter shares), before `student_param_ratio`."""
+    lottery_rounds: int = 3
+    lottery_rate: float = 0.2
+    lottery_steps: int = 100
+    lottery_rewind_step: int = 0
+    """0: rewind to the pretrained weights (fine-tuning-stage ticket); k: to step k of a dense fine-tune."""
+    tucker_rank_ratio: float = 0.5
+    lora_rank: int = 8
+    adalora_initial_rank: int = 12
+    lora_steps: int = 100
+    lora_lr: float = 1e-3
+    calibration_batches: int = 8
+    calibration_percentile: float = 100.0
     int4_group_size: int = 32
     eval_max_docs: int | None = None
     """Documents per validation set (None: all)."""
@@ -122,6 +141,7 @@ class CompressConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
         self.techniques = tuple(self.techniques)
+        self.progressive_ratios = tuple(self.progressive_ratios)
 
     @classmethod
     def profile(cls, name: str, **overrides: Any) -> CompressConfig:
@@ -132,8 +152,8 @@ class CompressConfig:
         if name == "cpu_small":
             base = cls(techniques=CPU_SMALL, mlp_fraction=0.625, recovery_steps=0)
         elif name == "thorough":
-            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48,
-                       compile=True)
+            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, lottery_steps=300, lora_steps=300,
+                       timing_rounds=9, new_tokens=48, compile=True)
         else:
             raise ValueError(f"unknown profile {name!r}; choose from ['cpu_small', 'thorough']")
         return replace(base, **overrides)
@@ -141,6 +161,7 @@ class CompressConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["techniques"] = list(self.techniques)
+        data["progressive_ratios"] = list(self.progressive_ratios)
         return data
 
     @classmethod
@@ -230,6 +251,8 @@ def _build(
         return model, {"n_layer": model.config.n_layer, "d_model": model.config.d_model, "steps": config.distill_steps,
                        "temperature": config.temperature, "alpha": config.alpha,
                        "hidden_weight": config.hidden_weight, "final_loss": result.final_loss}
+    if name in BUILDERS:
+        return BUILDERS[name](teacher, data, config)
     if name == "lowrank":
         model, ranks = low_rank(teacher, config.lowrank_energy, data, config.recovery_steps, config.recovery_lr)
         return model, {"energy": config.lowrank_energy, "ranks": ranks, "recovery_steps": config.recovery_steps}
