@@ -186,6 +186,7 @@ def distill(
     """Train `student` (in place) on the teacher's soft targets; `hidden_weight` > 0 adds feature distillation,
     `attention_weight` > 0 attention-map distillation, `regularizer()` a term of the student's own (AdaLoRA's
     orthogonality); `before_step(step)` runs before each step (AdaLoRA's rank allocation)."""
+    trainable = [p.requires_grad for p in teacher.parameters()]
     distiller = Distiller(student, teacher, hidden=hidden_weight > 0, attention=attention_weight > 0)
     pad_id = teacher.config.pad_id
 
@@ -202,7 +203,11 @@ def distill(
             loss = loss + attention_weight * attention_loss(s_maps, [t_maps[i].exp() for i in module.pairs])
         return loss if regularizer is None else loss + regularizer()
 
-    result = tune(distiller, data, steps, lr, loss_fn=loss_fn, before_step=before_step)
+    try:
+        result = tune(distiller, data, steps, lr, loss_fn=loss_fn, before_step=before_step)
+    finally:  # the teacher is frozen only while it teaches: a copy made of it later must train
+        for param, flag in zip(teacher.parameters(), trainable, strict=True):
+            param.requires_grad_(flag)
     return student.eval(), result
 
 
