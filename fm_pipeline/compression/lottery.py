@@ -8,9 +8,10 @@ After R rounds exactly `remaining_r = remaining_{r-1} - round(rate · remaining_
 The rewind point: we compress a model that is already trained, so this is the fine-tuning-stage lottery ticket
 (Chen et al. 2020, BERT): `rewind_step` 0 rewinds to the pretrained (here: adapted) weights, which are what the
 ticket must win from, and the first masks come from their magnitudes. `rewind_step` k > 0 first trains the dense
-model for `steps` steps, keeping its weights at step k as the rewind point (late rewinding), and prunes from the
-trained weights. Masks live in `torch.nn.utils.prune`'s reparametrization, so a pruned weight is exactly zero in
-every forward pass and gets no gradient; the result is stored as `SparseLinear`.
+model for `steps` steps, keeping its weights at step k as the rewind point (late rewinding; k >= `steps`: its
+end, i.e. no rewinding, plain iterative pruning with fine-tuning), and prunes from the trained weights. Masks
+live in `torch.nn.utils.prune`'s reparametrization, so a pruned weight is exactly zero in every forward pass and
+gets no gradient; the result is stored as `SparseLinear`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from fm_pipeline.compression.prune import _weight, prunable_linears, set_masks, to_sparse_storage
+from fm_pipeline.compression.prune import effective_weight, prunable_linears, set_masks, to_sparse_storage
 from fm_pipeline.compression.tuning import TuneData, tune
 
 
@@ -40,7 +41,7 @@ def lottery_schedule(total: int, rate: float, rounds: int) -> list[int]:
 def prune_remaining(modules: Sequence[nn.Linear], masks: Sequence[torch.Tensor], rate: float) -> list[torch.Tensor]:
     """New masks with round(rate × alive) more weights removed: the smallest in magnitude among those alive,
     ranked globally; pruned weights stay pruned."""
-    scores = torch.cat([_weight(m).abs().flatten() for m in modules])
+    scores = torch.cat([effective_weight(m).abs().flatten() for m in modules])
     flat = torch.cat([mask.flatten() for mask in masks]).clone()
     alive = flat.nonzero().squeeze(1)
     n = round(rate * alive.numel())

@@ -16,7 +16,7 @@ from torch import nn
 
 from fm_pipeline.compression.layers import StaticInt8Linear
 from fm_pipeline.compression.modules import INT8_MAX
-from fm_pipeline.compression.quantize import _quantize
+from fm_pipeline.compression.quantize import swap_quantized
 
 MAX_QUANTILE_INPUT = 1 << 24
 """`torch.quantile` refuses larger inputs; a longer batch is subsampled evenly."""
@@ -65,7 +65,7 @@ def quantize_static_int8(
     """A copy of `model` with every Linear static int8 (input scales from calibration on `batches`) and the
     token table int8 (shared with a tied head); returns it and each layer's calibrated input range."""
     ranges = calibrate(model, batches, percentile)
-    quantized = _quantize(model, 8, None, quantize_embedding, StaticInt8Linear)
+    quantized = swap_quantized(model, 8, None, quantize_embedding, StaticInt8Linear)
     with torch.no_grad():
         for path, module in quantized.named_modules():
             if isinstance(module, StaticInt8Linear):
