@@ -203,7 +203,7 @@ def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pip
     children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="list",
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["compression.method"] for c in children) == [
-        "distill", "dynamic_int8", "fp32", "prune_magnitude"]
+        "distill", "distill_features", "dynamic_int8", "fp32", "prune_magnitude"]
 
 
 def test_compressed_model_traces_back_to_the_raw_and_domain_files(pipeline):
