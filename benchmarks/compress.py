@@ -11,6 +11,7 @@ torchao's int8 kernels, which Inductor turns into int8 micro-kernels on CPUs wit
 
     python -m benchmarks.compress [--home $FM_PIPELINE_HOME] [--domain biomedical] [--profile cpu_small]
                                   [--techniques dynamic_int8 ...] [--threads 1] [--out DIR] [--compile]
+                                  [--set distill_steps=100 ...] [--no-width-sweep]
 
 Reads the lake `make run` builds: `domain_adapted_checkpoint/<domain>` when present, else
 `pretrained_checkpoint`; the tokenizer; `tokenized_corpus` (fine-tuning text); `balanced_shards/val` (general
@@ -35,7 +36,8 @@ from typing import Any
 import torch
 
 import fm_pipeline
-from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, CompressResult, compress
+from fm_pipeline.compression.compress import CompressResult, compress
+from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.measure import speed
 from fm_pipeline.compression.quantize import quantize_dynamic_int8, resolve_backend
 from fm_pipeline.evaluation.perplexity import read_docs
@@ -133,6 +135,9 @@ def main() -> None:
                         help="default: the profile's (`thorough`: every technique)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads while evaluating and timing")
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds (default: the profile's)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="CompressConfig fields over the profile's, e.g. distill_steps=100 (JSON values)")
+    parser.add_argument("--no-width-sweep", action="store_true", help="skip `int8_speedup_by_width`")
     parser.add_argument("--out", type=Path, default=None, help="where to write the output (default: a temp dir)")
     parser.add_argument("--compile", action="store_true",
                         help="time generation compiled by Inductor (dynamic int8 then runs on torchao's kernels)")
@@ -152,6 +157,9 @@ def main() -> None:
         overrides["compile"] = True
     if args.rounds:
         overrides["timing_rounds"] = args.rounds
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
     config = CompressConfig.profile(args.profile, **overrides)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +188,7 @@ def main() -> None:
         "contract": result.contract,
         "distillation": result.distillation,
         "targets": targets,
-        "int8_speedup_by_width": int8_speedup_by_width(checkpoint, config),
+        "int8_speedup_by_width": None if args.no_width_sweep else int8_speedup_by_width(checkpoint, config),
         "seconds": round(time.perf_counter() - start, 1),
     }, indent=2))
 

@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
+from fm_pipeline.compression.builders import BUILDERS
+from fm_pipeline.compression.config import BASELINE, CompressConfig
 from fm_pipeline.compression.distill import distill, make_student
 from fm_pipeline.compression.export import COMPRESSION, CONFIG, WEIGHTS, load_compressed, save_compressed
 from fm_pipeline.compression.lowrank import low_rank
@@ -34,130 +36,13 @@ from fm_pipeline.compression.prune import prune_structured, prune_unstructured
 from fm_pipeline.compression.qat import qat_int8
 from fm_pipeline.compression.quantize import quantize_dynamic_int8, quantize_weight_only, resolve_backend
 from fm_pipeline.compression.report import markdown_table
-from fm_pipeline.compression.select import OBJECTIVES, select
+from fm_pipeline.compression.select import select
 from fm_pipeline.compression.tuning import TuneData
 from fm_pipeline.evaluation import plots
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.staging import swapped_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.tokenization.packed import PackedTokens
-
-BASELINE = "fp32"
-TECHNIQUES = (
-    "dynamic_int8",          # post-training dynamic int8, the fastest kernel on the device (fbgemm on CPU)
-    "dynamic_int8_torchao",  # the same with torchao's kernels, measured beside it
-    "weight_int8",
-    "weight_int4",
-    "qat_int8",              # quantization-aware fine-tune, then dynamic int8
-    "prune_magnitude",       # global magnitude, one shot + recovery fine-tune
-    "prune_gradual",         # global magnitude on a cubic schedule during the fine-tune
-    "prune_structured",      # heads and MLP channels removed + recovery fine-tune
-    "prune_int8",            # the same, then dynamic int8: fewer and cheaper products, faster also on AVX2-only CPUs
-    "distill",               # a student at about half the parameters
-    "lowrank",               # SVD at the rank keeping `lowrank_energy`
-)
-CPU_SMALL = ("dynamic_int8", "weight_int4", "prune_int8")
-"""The default profile's candidates, none fine-tuned. Dynamic int8 is fast where the CPU has int8 dot products
-(AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning then int8 the one meant to be at least
-1.3x faster than fp32 on AVX2-only CPUs too, where int8 products alone gain about 1.1x on the sample model (at 128
-wide, norms, attention and per-operator overhead cost as much as the products). Pruning removes up to a quarter
-of the heads and 5/8 of the MLP channels by Taylor importance on 8 batches, without recovery, shrunk until the
-domain's training documents lose at most 1.5% perplexity: the full share costs the pretrained sample model
-+1.2-1.3% but the domain-adapted ones +10-14%, where the budget keeps a quarter of it (+0.4-1.3% on validation).
-A recovery fine-tune on the general token files moves an adapted model off its domain (+8-30% measured), so
-there is none. The comparisons that cost a fine-tune each (QAT, magnitude and recovered pruning, distillation,
-low rank) and torchao's int8 path (several times slower than fp32 in eager mode on CPUs) run in "thorough"."""
-CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
-
-
-@dataclass
-class CompressConfig:
-    """Every knob as a plain field; `profile` gives presets."""
-
-    techniques: tuple[str, ...] = TECHNIQUES
-    objective: str = "size_at_speed"
-    """Among candidates within budget publish the smallest of those at least `min_speedup` times faster than
-    fp32 at batch 1, else the fastest ("size_at_speed"); or the smallest ("size"); or the fastest ("speed")."""
-    min_speedup: float = 1.3
-    max_ppl_ratio: float = 1.02
-    """The quality budget: domain perplexity at most this multiple of the uncompressed model's."""
-    budget_metric: str = "domain_ppl_ratio"
-    backend: str = "auto"
-    """Kernel of `dynamic_int8` and `qat_int8`: "auto" (fbgemm via torch.ao on CPU), "torch_ao", "torchao"."""
-    batch_size: int = 16
-    seed: int = 0
-    recovery_steps: int = 100
-    recovery_lr: float = 3e-4
-    qat_steps: int = 100
-    qat_lr: float = 1e-4
-    sparsity: float = 0.5
-    head_fraction: float = 0.25
-    mlp_fraction: float = 0.5
-    importance_batches: int = 8
-    prune_max_ppl_ratio: float | None = None
-    """Structured pruning shrinks its fractions until perplexity on held-out tuning batches is within this
-    multiple of the teacher's, on the calibration documents (None: prune the configured fractions whatever
-    they cost)."""
-    calibration_max_docs: int | None = 16
-    distill_steps: int = 300
-    distill_lr: float = 2e-3
-    student_layers: int | None = None
-    student_d_model: int | None = None
-    student_param_ratio: float = 0.5
-    temperature: float = 2.0
-    alpha: float = 0.5
-    hidden_weight: float = 0.0
-    lowrank_energy: float = 0.9
-    int4_group_size: int = 32
-    eval_max_docs: int | None = None
-    """Documents per validation set (None: all)."""
-    threads: int = 1
-    """Intra-op threads while evaluating and timing (fixed, so numbers compare across runs)."""
-    timing_rounds: int = 5
-    prompt_tokens: int = 64
-    new_tokens: int = 32
-    timing_max_seconds: float = 5.0
-    compile: bool = False
-    """Time generation compiled by Inductor (`inference.compile_for_inference`) rather than eager: on CPUs with
-    int8 matrix units torchao's int8 kernels then run several times faster than in eager mode. Each candidate
-    then first spends tens of seconds compiling."""
-    keep_candidates: bool = True
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.techniques) - set(TECHNIQUES))
-        if unknown:
-            raise ValueError(f"unknown techniques {unknown}; choose from {TECHNIQUES}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
-        self.techniques = tuple(self.techniques)
-
-    @classmethod
-    def profile(cls, name: str, **overrides: Any) -> CompressConfig:
-        """"cpu_small" (the default of `make run`): `CPU_SMALL`, post-training techniques only (no fine-tune), one of
-        them faster than fp32 on AVX2-only CPUs too;
-        "thorough": every technique compared, longer fine-tunes, more timing rounds, and generation timed compiled
-        (as deployed)."""
-        if name == "cpu_small":
-            base = cls(techniques=CPU_SMALL, mlp_fraction=0.625, recovery_steps=0, prune_max_ppl_ratio=1.015)
-        elif name == "thorough":
-            base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, timing_rounds=9, new_tokens=48,
-                       compile=True)
-        else:
-            raise ValueError(f"unknown profile {name!r}; choose from ['cpu_small', 'thorough']")
-        return replace(base, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["techniques"] = list(self.techniques)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CompressConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CompressConfig fields: {unknown}")
-        return cls(**{**data, "techniques": tuple(data.get("techniques", TECHNIQUES))})
 
 
 @dataclass
@@ -242,6 +127,8 @@ def _build(
         return model, {"n_layer": model.config.n_layer, "d_model": model.config.d_model, "steps": config.distill_steps,
                        "temperature": config.temperature, "alpha": config.alpha,
                        "hidden_weight": config.hidden_weight, "final_loss": result.final_loss}
+    if name in BUILDERS:
+        return BUILDERS[name](teacher, data, config)
     if name == "lowrank":
         model, ranks = low_rank(teacher, config.lowrank_energy, data, config.recovery_steps, config.recovery_lr)
         return model, {"energy": config.lowrank_energy, "ranks": ranks, "recovery_steps": config.recovery_steps}

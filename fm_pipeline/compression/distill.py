@@ -1,12 +1,20 @@
 """Knowledge distillation: a smaller student (fewer layers or narrower) trained on the teacher's softened
 next-token distribution (Hinton et al.: T²·KL(p_teacher^T ‖ p_student^T)) mixed with the usual cross-entropy
 on the real next token, and optionally on the teacher's hidden states (FitNets: the student's residual
-stream, projected to the teacher's width, matched by MSE).
+stream, projected to the teacher's width by a learned map, matched by MSE) and attention maps (TinyBERT,
+MiniLM: KL between the teacher's and the student's attention probabilities, per head and query; a student
+layer imitates the teacher layer `layer_map` gives it, and when it has fewer heads each of its heads imitates
+the mean distribution of a group of consecutive teacher heads).
+
+Progressive distillation goes teacher -> intermediate(s) -> student, each stage distilled from the previous,
+so no stage has to bridge the whole capacity gap at once (Mirzadeh et al. 2020, teacher assistants).
 
 The student starts from what of the teacher fits: the token table (projected onto its top principal
 directions when the student is narrower) and, at equal width, evenly spaced teacher layers."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +49,22 @@ def hidden_loss(student_hidden: list[torch.Tensor], teacher_hidden: list[torch.T
     weight suits any model."""
     losses = [F.mse_loss(p(s), t) / t.pow(2).mean().clamp(min=1e-8)
               for s, t, p in zip(student_hidden, teacher_hidden, projections, strict=True)]
+    return torch.stack(losses).mean()
+
+
+def attention_loss(student_maps: list[torch.Tensor], teacher_maps: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over layer pairs of KL(teacher ‖ student) between attention distributions, averaged over batch,
+    heads and query positions. Student maps are log-probabilities (B, h_s, T, T); teacher maps probabilities
+    (B, h_t, T, T), averaged over groups of h_t / h_s consecutive heads when the student has fewer."""
+    losses = []
+    for s_log, t_prob in zip(student_maps, teacher_maps, strict=True):
+        h_s, h_t = s_log.shape[1], t_prob.shape[1]
+        if h_t != h_s:
+            if h_t % h_s:
+                raise ValueError(f"teacher heads {h_t} are not a multiple of student heads {h_s}")
+            t_prob = t_prob.unflatten(1, (h_s, h_t // h_s)).mean(2)
+        kl = (t_prob * (t_prob.clamp_min(1e-12).log() - s_log)).sum(-1)
+        losses.append(kl.mean())
     return torch.stack(losses).mean()
 
 
@@ -106,8 +130,9 @@ class Distiller(nn.Module):
     """The trainable part of distillation: the student and, for hidden-state distillation, one projection per
     student layer. The teacher is held outside the module tree, so the optimizer never sees it."""
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, hidden: bool) -> None:
+    def __init__(self, student: nn.Module, teacher: nn.Module, hidden: bool, attention: bool = False) -> None:
         super().__init__()
+        self.attention = attention
         self.student = student
         object.__setattr__(self, "teacher", teacher.eval().requires_grad_(False))
         n_s, n_t = student.config.n_layer, teacher.config.n_layer
@@ -119,39 +144,92 @@ class Distiller(nn.Module):
                 nn.init.eye_(p.weight)
 
 
-def _hidden_states(model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Logits and every block's output (the residual stream after it)."""
+def _attention_log_probs(attn: nn.Module, x: torch.Tensor, rope: nn.Module | None) -> torch.Tensor:
+    """(B, heads, T, T) causal attention log-probabilities, recomputed from the attention's input as its SDPA
+    kernel does not return them (key/value heads repeated for grouped-query attention)."""
+    B, T, _ = x.shape
+    heads = attn.qkv(x).view(B, T, -1, attn.head_dim).transpose(1, 2)
+    qk = heads[:, : attn.n_head + attn.n_kv_head]
+    if rope is not None:
+        qk = rope(qk)
+    q, k = qk.split((attn.n_head, attn.n_kv_head), dim=1)
+    k = k.repeat_interleave(attn.n_head // attn.n_kv_head, dim=1)
+    scores = (q @ k.transpose(-1, -2)) / attn.head_dim**0.5
+    future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+    return F.log_softmax(scores.float().masked_fill(future, -1e9), dim=-1)
+
+
+def _features(model: nn.Module, idx: torch.Tensor, attention: bool = False
+              ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Logits, every block's output (the residual stream after it) and, with `attention`, every block's
+    attention log-probabilities."""
     outputs: list[torch.Tensor] = []
+    maps: list[torch.Tensor] = []
     hooks = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for b in model.decoder.blocks]
+    if attention:
+        hooks += [b.attn.register_forward_hook(
+            lambda m, args, kwargs, _out: maps.append(_attention_log_probs(m, args[0], kwargs.get("rope"))),
+            with_kwargs=True) for b in model.decoder.blocks]
     try:
         logits, _ = model(idx)
     finally:
         for h in hooks:
             h.remove()
-    return logits, outputs
+    return logits, outputs, maps
 
 
 def distill(
     teacher: nn.Module, student: nn.Module, data: TuneData, steps: int = 300, lr: float = 1e-3,
-    temperature: float = 2.0, alpha: float = 0.5, hidden_weight: float = 0.0,
+    temperature: float = 2.0, alpha: float = 0.5, hidden_weight: float = 0.0, attention_weight: float = 0.0,
+    regularizer: Callable[[], torch.Tensor] | None = None, before_step: Callable[[int], None] | None = None,
 ) -> tuple[nn.Module, FinetuneResult]:
-    """Train `student` (in place) on the teacher's soft targets; `hidden_weight` > 0 adds feature distillation."""
-    distiller = Distiller(student, teacher, hidden=hidden_weight > 0)
+    """Train `student` (in place) on the teacher's soft targets; `hidden_weight` > 0 adds feature distillation,
+    `attention_weight` > 0 attention-map distillation, `regularizer()` a term of the student's own (AdaLoRA's
+    orthogonality); `before_step(step)` runs before each step (AdaLoRA's rank allocation)."""
+    trainable = [p.requires_grad for p in teacher.parameters()]
+    distiller = Distiller(student, teacher, hidden=hidden_weight > 0, attention=attention_weight > 0)
     pad_id = teacher.config.pad_id
 
     def loss_fn(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         idx, targets = batch["idx"], batch["targets"]
         with torch.no_grad():
-            t_logits, t_hidden = _hidden_states(module.teacher, idx)
-        if module.projections is None:
-            s_logits, _ = module.student(idx)
-            return distillation_loss(s_logits, t_logits, targets, temperature, alpha, pad_id)
-        s_logits, s_hidden = _hidden_states(module.student, idx)
+            t_logits, t_hidden, t_maps = _features(module.teacher, idx, module.attention)
+        s_logits, s_hidden, s_maps = _features(module.student, idx, module.attention)
         loss = distillation_loss(s_logits, t_logits, targets, temperature, alpha, pad_id)
-        return loss + hidden_weight * hidden_loss(s_hidden, [t_hidden[i] for i in module.pairs], module.projections)
+        if module.projections is not None:
+            loss = loss + hidden_weight * hidden_loss(s_hidden, [t_hidden[i] for i in module.pairs],
+                                                      module.projections)
+        if module.attention:
+            loss = loss + attention_weight * attention_loss(s_maps, [t_maps[i].exp() for i in module.pairs])
+        return loss if regularizer is None else loss + regularizer()
 
-    result = tune(distiller, data, steps, lr, loss_fn=loss_fn)
+    try:
+        result = tune(distiller, data, steps, lr, loss_fn=loss_fn, before_step=before_step)
+    finally:  # the teacher is frozen only while it teaches: a copy made of it later must train
+        for param, flag in zip(teacher.parameters(), trainable, strict=True):
+            param.requires_grad_(flag)
     return student.eval(), result
+
+
+def progressive_distill(
+    teacher: nn.Module, param_ratios: Sequence[float], data: TuneData, steps: int = 300, lr: float = 1e-3,
+    seed: int = 0, **loss_weights: float,
+) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Teacher -> a student at each of `param_ratios` (of the teacher's parameters, decreasing) in turn, each
+    made from and distilled from the previous one for `steps` steps; returns the last and, per stage, its
+    parameters and final loss. `loss_weights`: `distill`'s temperature, alpha, hidden_weight, attention_weight."""
+    if not param_ratios or any(b >= a for a, b in zip((1.0, *param_ratios), param_ratios, strict=False)):
+        raise ValueError(f"param_ratios must decrease from below 1, not {list(param_ratios)}")
+    total = count_parameters(teacher.config)
+    current, stages = teacher, []
+    for ratio in param_ratios:
+        relative = ratio * total / count_parameters(current.config)
+        student = make_student(current, param_ratio=relative, seed=seed)
+        student, result = distill(current, student, data, steps, lr, **loss_weights)
+        stages.append({"param_ratio": count_parameters(student.config) / total, "d_model": student.config.d_model,
+                       "final_loss": result.final_loss})
+        current = student
+    return current, stages
 
 
 def make_student(teacher: nn.Module, n_layer: int | None = None, d_model: int | None = None,

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from fm_pipeline.compression.layers import LoRALinear, StaticInt8Linear, TuckerFactors, TuckerLinear
 from fm_pipeline.compression.modules import (
     DynamicInt8Linear,
     LowRankLinear,
@@ -34,6 +35,9 @@ from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 
 COMPRESSION = "compression.json"
+SPEC_KINDS: dict[str, type[nn.Module]] = {"SparseLinear": SparseLinear, "LowRankLinear": LowRankLinear,
+                                          "LoRALinear": LoRALinear}
+"""Modules rebuilt from their `spec()` alone."""
 FORMAT = "fm-pipeline-compressed"
 VERSION = 1
 
@@ -42,43 +46,53 @@ def describe(model: nn.Module) -> dict[str, Any]:
     """The structure of the replaced modules: what `rebuild` needs to make an empty model of the same shape."""
     weight_paths: dict[int, str] = {}
     quantized: dict[str, dict[str, Any]] = {}
+    factor_paths: dict[int, str] = {}
+    factors: dict[str, dict[str, Any]] = {}
     modules: dict[str, dict[str, Any]] = {}
     for path, module in model.named_modules(remove_duplicate=False):
         if isinstance(module, QuantizedWeight) and id(module) not in weight_paths:
             weight_paths[id(module)] = path
             quantized[path] = module.spec()
+        elif isinstance(module, TuckerFactors) and id(module) not in factor_paths:
+            factor_paths[id(module)] = path
+            factors[path] = module.spec()
     for path, module in model.named_modules(remove_duplicate=False):
         kind = type(module).__name__
         if isinstance(module, QuantEmbedding):
             modules[path] = {"kind": kind, "weight": weight_paths[id(module.weight)]}
-        elif isinstance(module, (WeightOnlyLinear, DynamicInt8Linear)):
+        elif isinstance(module, (WeightOnlyLinear, DynamicInt8Linear, StaticInt8Linear)):
             modules[path] = {"kind": kind, "weight": weight_paths[id(module.weight)], "bias": module.bias is not None}
             if isinstance(module, DynamicInt8Linear):
                 modules[path]["backend"] = module.backend
-        elif isinstance(module, (SparseLinear, LowRankLinear)):
+        elif isinstance(module, TuckerLinear):
+            modules[path] = {"kind": kind, "factors": factor_paths[id(module.factors)], "bias": module.bias is not None}
+        elif isinstance(module, (SparseLinear, LowRankLinear, LoRALinear)):
             modules[path] = {"kind": kind, **module.spec()}
-    return {"quantized_weights": quantized, "modules": modules}
+    return {"quantized_weights": quantized, "shared_factors": factors, "modules": modules}
 
 
 def rebuild(model: nn.Module, structure: dict[str, Any], backend: str | None = None) -> nn.Module:
     """Swap empty compressed modules into a freshly built model, as `describe` recorded them. `backend`
     overrides the int8 kernel recorded for dynamic layers (e.g. torchao on a GPU)."""
     weights = {path: QuantizedWeight(**spec) for path, spec in structure["quantized_weights"].items()}
+    shared = {path: TuckerFactors(**spec) for path, spec in structure.get("shared_factors", {}).items()}
     for path, spec in structure["modules"].items():
         kind = spec["kind"]
         if kind == "QuantEmbedding":
             module: nn.Module = QuantEmbedding(weights[spec["weight"]])
-        elif kind in ("WeightOnlyLinear", "DynamicInt8Linear"):
+        elif kind in ("WeightOnlyLinear", "DynamicInt8Linear", "StaticInt8Linear"):
             weight = weights[spec["weight"]]
             bias = torch.zeros(weight.rows) if spec["bias"] else None
             if kind == "WeightOnlyLinear":
                 module = WeightOnlyLinear(weight, bias)
+            elif kind == "StaticInt8Linear":
+                module = StaticInt8Linear(weight, bias)
             else:
                 module = DynamicInt8Linear(weight, bias, backend or spec["backend"])
-        elif kind == "SparseLinear":
-            module = SparseLinear(spec["out_features"], spec["in_features"], spec["nnz"], spec["bias"])
-        elif kind == "LowRankLinear":
-            module = LowRankLinear(spec["in_features"], spec["out_features"], spec["rank"], spec["bias"])
+        elif kind == "TuckerLinear":
+            module = TuckerLinear(shared[spec["factors"]], spec["bias"])
+        elif kind in SPEC_KINDS:
+            module = SPEC_KINDS[kind](**{k: v for k, v in spec.items() if k != "kind"})
         else:
             raise ValueError(f"unknown compressed module kind {kind!r} at {path}")
         set_module(model, path, module)

@@ -36,7 +36,7 @@ def prunable_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     return [(p, m) for p, m in model.named_modules() if isinstance(m, nn.Linear) and p != "head"]
 
 
-def _weight(module: nn.Linear) -> torch.Tensor:
+def effective_weight(module: nn.Linear) -> torch.Tensor:
     """The effective weight, masked when pruning is under way."""
     if hasattr(module, "weight_orig"):
         return module.weight_orig.detach() * module.weight_mask
@@ -47,7 +47,7 @@ def global_magnitude_masks(modules: Sequence[nn.Linear], sparsity: float) -> lis
     """Masks zeroing exactly round(sparsity × total) weights, the smallest in magnitude across all modules."""
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), not {sparsity}")
-    scores = torch.cat([_weight(m).abs().flatten() for m in modules])
+    scores = torch.cat([effective_weight(m).abs().flatten() for m in modules])
     flat = torch.ones_like(scores)
     n_pruned = round(sparsity * scores.numel())
     if n_pruned:

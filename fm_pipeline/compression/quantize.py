@@ -28,7 +28,7 @@ def resolve_backend(backend: str, device: torch.device | str = "cpu", compiled: 
     return "torchao" if compiled or torch.device(device).type == "cuda" else "torch_ao"
 
 
-def _quantize(
+def swap_quantized(
     model: nn.Module, bits: int, group_size: int | None, quantize_embedding: bool,
     make_linear: Callable[[QuantizedWeight, torch.Tensor | None], nn.Module],
 ) -> nn.Module:
@@ -57,7 +57,7 @@ def quantize_dynamic_int8(model: nn.Module, backend: str = "auto", quantize_embe
     embedding table, which only is looked up, is stored int8 (weight-only) and shared with a tied head."""
     device = next(model.parameters()).device
     backend = resolve_backend(backend, device)
-    return _quantize(model, 8, None, quantize_embedding,
+    return swap_quantized(model, 8, None, quantize_embedding,
                      lambda weight, bias: DynamicInt8Linear(weight, bias, backend))
 
 
@@ -68,4 +68,4 @@ def quantize_weight_only(
     default): smaller weights, fp32 activations."""
     if bits == 4 and group_size is None:
         group_size = 32
-    return _quantize(model, bits, group_size, quantize_embedding, WeightOnlyLinear)
+    return swap_quantized(model, bits, group_size, quantize_embedding, WeightOnlyLinear)

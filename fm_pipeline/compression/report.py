@@ -21,6 +21,7 @@ COLUMNS = (
     ("speedup", "speedup", "{:.2f}"),
     ("tokens/s (b=8)", "throughput_tokens_per_s", "{:.0f}"),
     ("throughput ×", "throughput_ratio", "{:.2f}"),
+    ("build s", "build_seconds", "{:.1f}"),
 )
 
 

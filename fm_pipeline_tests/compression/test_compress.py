@@ -5,7 +5,8 @@ import sys
 import pytest
 import torch
 
-from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
+from fm_pipeline.compression.compress import compress
+from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.export import load_compressed
 from fm_pipeline.compression.generate import generate, main
 from fm_pipeline.compression.prune import BUDGET_SCALES
@@ -16,7 +17,8 @@ from fm_pipeline_tests.training.tiny_corpus import paragraphs
 def result(trained, tmp_path_factory):
     config = CompressConfig.profile(  # every technique but torchao's (slow here; test_quantize covers it)
         "cpu_small", techniques=tuple(t for t in TECHNIQUES if t != "dynamic_int8_torchao"), recovery_steps=2,
-        qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4,
+        qat_steps=2, distill_steps=2, importance_batches=1, batch_size=4, lottery_steps=2, lottery_rounds=2,
+        lora_steps=4, lora_rank=2, adalora_initial_rank=3, calibration_batches=1,
         timing_rounds=1, prompt_tokens=8, new_tokens=2, eval_max_docs=3, max_ppl_ratio=1.02,
     )
     domain = [("en", p) for p in paragraphs("en")[:3]]
@@ -89,6 +91,22 @@ def test_published_and_candidate_models_load_and_generate(result, trained):
     assert published.config.vocab_size == trained.sp.get_piece_size()
 
 
+def test_new_candidates_record_how_they_were_made(result):
+    lottery = result.candidate("lottery_ticket").details
+    assert lottery["rewind_to"] == "pretrained weights" and len(lottery["alive"]) == 2
+    assert lottery["sparsity"][-1] == pytest.approx(1 - 0.8**2, abs=1e-3)
+    assert result.candidate("lottery_ticket").metrics["params"] < result.candidate("fp32").metrics["params"]
+    features = result.candidate("distill_features").details
+    assert (features["attention_weight"], features["hidden_weight"]) == (1.0, 1.0)
+    assert [s["d_model"] for s in result.candidate("distill_progressive").details["stages"]][-1] == \
+        result.candidate("distill").details["d_model"]
+    adalora = result.candidate("adalora").details
+    assert sum(adalora["ranks"].values()) == adalora["budget"] == 2 * len(adalora["ranks"])
+    assert result.candidate("lora").metrics["params"] > result.candidate("prune_structured").metrics["params"]
+    assert result.candidate("static_int8").details["kernel"] == "torch._int_mm"
+    assert "build s" in result.table_markdown
+
+
 def test_generate_cli_prints_a_continuation_without_the_training_code(result, capsys):
     assert main([str(result.candidate("dynamic_int8").folder), "--tokenizer", str(result.out_dir / "tokenizer.model"),
                  "--prompt", "The", "--max-new-tokens", "4", "--temperature", "0"]) == 0
@@ -106,5 +124,6 @@ def test_config_round_trips_and_refuses_unknown_techniques():
     assert (config.objective, config.min_speedup) == ("size_at_speed", 1.3)
     assert CompressConfig.profile("thorough").techniques == TECHNIQUES
     assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert CompressConfig(progressive_ratios=[0.8, 0.6]).progressive_ratios == (0.8, 0.6)
     with pytest.raises(ValueError, match="unknown techniques"):
         CompressConfig(techniques=("zip",))

@@ -52,6 +52,7 @@ def test_distillation_trains_the_student_and_it_round_trips(trained, tmp_path):
     assert result.steps == 4
     assert any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
     assert all(torch.equal(teacher_state[k], v) for k, v in teacher.state_dict().items())  # teacher frozen
+    assert all(p.requires_grad for p in teacher.parameters())  # while it teaches only: copies of it may train
     loaded, _ = load_compressed(save_compressed(tmp_path / "student", student, "distill"))
     idx = torch.randint(5, 100, (1, 6))
     with torch.no_grad():

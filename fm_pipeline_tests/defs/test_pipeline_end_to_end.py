@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 TINY_ADAPTATION = {"ops": {"domain_adapted_checkpoint": {"config": {
     "steps": 8, "compare": ["lora"], "downstream_epochs": 2}}}}
 TINY_COMPRESSION = {"ops": {"compressed_model": {"config": {
-    "techniques": ["dynamic_int8", "prune_magnitude", "distill"], "recovery_steps": 4, "distill_steps": 4,
-    "max_ppl_ratio": 1.5}}}}
+    "techniques": ["dynamic_int8", "prune_magnitude", "distill", "distill_features"], "recovery_steps": 4,
+    "distill_steps": 4, "attention_weight": 0.5, "max_ppl_ratio": 1.5}}}}
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,9 @@ def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pip
     for line in table.splitlines()[2:]:
         cells = dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
         rows[cells["method"].split(" (published)")[0].strip("*")] = cells
-    assert list(rows) == ["fp32", "dynamic_int8", "prune_magnitude", "distill"]
+    assert list(rows) == ["fp32", "dynamic_int8", "prune_magnitude", "distill", "distill_features"]
+    assert meta["distill_features/loss_weights"].value == {"temperature": 2.0, "alpha": 0.5, "hidden_weight": 1.0,
+                                                           "attention_weight": 0.5}
     (published,) = [name for name, cells in rows.items() if cells["method"].endswith("(published)")]
     assert meta["compression/method"].value == published
     assert float(rows["dynamic_int8"]["size ×"]) < 0.5, "int8 weights take well under half the fp32 bytes"
@@ -212,7 +214,7 @@ def test_compressed_model_publishes_a_candidate_within_budget_that_generates(pip
     children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], output_format="list",
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["compression.method"] for c in children) == [
-        "distill", "dynamic_int8", "fp32", "prune_magnitude"]
+        "distill", "distill_features", "dynamic_int8", "fp32", "prune_magnitude"]
 
 
 def test_compressed_model_traces_back_to_the_raw_and_domain_files(pipeline):

@@ -11,7 +11,8 @@ from functools import partial
 import dagster as dg
 import mlflow
 
-from fm_pipeline.compression.compress import TECHNIQUES, CompressConfig, compress
+from fm_pipeline.compression.compress import compress
+from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.export import CONFIG, WEIGHTS
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata, plot
@@ -26,7 +27,7 @@ from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
 
-CODE_VERSION = "3"
+CODE_VERSION = "4"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
 
 
@@ -34,7 +35,7 @@ class CompressedModelConfig(dg.Config):
     profile: str = "cpu_small"
     """"cpu_small" (every technique on the sample model in a few minutes) or "thorough"."""
     techniques: list[str] | None = None
-    """A subset of the techniques; all of the profile's when unset."""
+    """A subset of the techniques, by name (e.g. ["lottery_ticket", "static_int8"]); the profile's when unset."""
     objective: str = "size_at_speed"
     """Within the budget, publish the smallest candidate at least `min_speedup` times faster than fp32 at batch 1,
     else the fastest ("size_at_speed"); or the smallest ("size"); or the fastest ("speed")."""
@@ -48,6 +49,21 @@ class CompressedModelConfig(dg.Config):
     qat_steps: int | None = None
     distill_steps: int | None = None
     eval_max_docs: int | None = None
+    temperature: float | None = None
+    alpha: float | None = None
+    hidden_weight: float | None = None
+    """`distill`'s hidden-state MSE weight (0: logits only)."""
+    attention_weight: float | None = None
+    feature_weight: float | None = None
+    """`distill_features`' weights of the attention-map KL and the hidden-state MSE (1.0 each by default)."""
+    progressive_ratios: list[float] | None = None
+    """`distill_progressive`'s intermediate sizes (shares of the teacher's parameters), before the student's."""
+    lottery_rounds: int | None = None
+    lottery_rate: float | None = None
+    lottery_rewind_step: int | None = None
+    tucker_rank_ratio: float | None = None
+    lora_rank: int | None = None
+    calibration_batches: int | None = None
     compile: bool | None = None
     """Time candidates compiled by Inductor (the fast path of torchao's int8 kernels on CPUs with AMX or VNNI);
     unset: the profile's choice (on in "thorough")."""
@@ -137,6 +153,11 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     }
     if result.distillation:
         metadata["distill/gap_recovery"] = result.distillation["gap_recovery"]
+    for c in result.candidates:
+        if c.name in ("distill", "distill_features", "distill_progressive"):
+            metadata[f"{c.name}/loss_weights"] = dg.MetadataValue.json({k: c.details[k] for k in
+                                                 ("temperature", "alpha", "hidden_weight", "attention_weight")
+                                                 if k in c.details})
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stage.data_version),
         metadata=metadata,
