@@ -9,7 +9,9 @@ from fm_pipeline.compression.compress import compress
 from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.export import load_compressed
 from fm_pipeline.compression.generate import generate, main
-from fm_pipeline.compression.prune import BUDGET_SCALES
+from fm_pipeline.compression.modules import count_weights
+from fm_pipeline.compression.prune import BUDGET_SCALES, prune_structured
+from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline_tests.training.tiny_corpus import paragraphs
 
 
@@ -91,7 +93,7 @@ def test_published_and_candidate_models_load_and_generate(result, trained):
     assert published.config.vocab_size == trained.sp.get_piece_size()
 
 
-def test_new_candidates_record_how_they_were_made(result):
+def test_new_candidates_record_how_they_were_made(result, trained):
     lottery = result.candidate("lottery_ticket").details
     assert lottery["rewind_to"] == "pretrained weights" and len(lottery["alive"]) == 2
     assert lottery["sparsity"][-1] == pytest.approx(1 - 0.8**2, abs=1e-3)
@@ -102,7 +104,11 @@ def test_new_candidates_record_how_they_were_made(result):
         result.candidate("distill").details["d_model"]
     adalora = result.candidate("adalora").details
     assert sum(adalora["ranks"].values()) == adalora["budget"] == 2 * len(adalora["ranks"])
-    assert result.candidate("lora").metrics["params"] > result.candidate("prune_structured").metrics["params"]
+    lora = result.candidate("lora")  # its base is the configured cut (not pruning's budgeted one), plus the delta
+    teacher, _ = load_checkpoint(trained.checkpoint)
+    base, _ = prune_structured(teacher.eval(), 0.25, 0.625, trained.data, importance_batches=1)
+    assert lora.details["layer_d_ff"] == base.config.layer_d_ff
+    assert lora.metrics["params"] > count_weights(base)
     assert result.candidate("static_int8").details["kernel"] == "torch._int_mm"
     assert "build s" in result.table_markdown
 
