@@ -199,6 +199,13 @@ def replay_rows(batch_size: int, share: float) -> int:
     return min(round(batch_size * share), batch_size - 1)
 
 
+def loop_settings(config: Any) -> FinetuneConfig:
+    """The training loop's settings from an adaptation config's same-named fields (domain or language)."""
+    return FinetuneConfig(steps=config.steps, lr=config.lr, min_lr_ratio=config.min_lr_ratio,
+                          warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+                          grad_clip=config.grad_clip, log_every=config.log_every)
+
+
 def model_objective(model: nn.Module, sp: spm.SentencePieceProcessor,
                     mlm_probability: float) -> Objective | MaskedObjective:
     """The model's own pretraining objective, masking `mlm_probability` of the tokens for encoder_only."""
@@ -295,9 +302,7 @@ def adapt(
 
         trained = finetune(
             model, sampler, objective,
-            FinetuneConfig(steps=config.steps, lr=config.lr, min_lr_ratio=config.min_lr_ratio,
-                           warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-                           grad_clip=config.grad_clip, log_every=config.log_every),
+            loop_settings(config),
             lr_scale=lr_scale, before_step=before_step, callbacks=callbacks,
         )
         trainable, total = parameter_counts(model)

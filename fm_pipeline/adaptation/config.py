@@ -3,16 +3,55 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, TypeVar
+
+from fm_pipeline.lake.config_dicts import known_fields, plain_dict
 
 STRATEGIES = ("dapt", "vocab_expansion", "lora", "gradual_unfreezing", "discriminative_lr")
 LORA_TARGETS = ("qkv", "q", "kv", "out", "up", "down")
 """The attention (fused QKV, cross-attention Q and KV, output) and MLP projections of `modeling.blocks`."""
 
 
+Settings = TypeVar("Settings", bound="AdaptSettings")
+
+
+class AdaptSettings:
+    """What the domain and the language adaptation configs share: the strategy and replay share checked, JSON
+    dicts that refuse unknown keys (a misspelt knob fails loudly), and presets by name (`PRESETS`, each a
+    function of the strategy)."""
+
+    STRATEGIES: ClassVar[tuple[str, ...]]
+    PRESETS: ClassVar[dict[str, Callable[[str], Any]]]
+    strategy: str
+    replay_share: float
+    lora_targets: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.strategy not in self.STRATEGIES:
+            raise ValueError(f"strategy must be one of {self.STRATEGIES}, not {self.strategy!r}")
+        if not 0.0 <= self.replay_share < 1.0:
+            raise ValueError(f"replay_share must be in [0, 1), not {self.replay_share}")
+        self.lora_targets = tuple(self.lora_targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain_dict(self)
+
+    @classmethod
+    def from_dict(cls: type[Settings], data: dict[str, Any]) -> Settings:
+        return cls(**known_fields(cls, data))
+
+    @classmethod
+    def profile(cls: type[Settings], name: str, strategy: str | None = None, **overrides: Any) -> Settings:
+        """A preset for `strategy` (the config's default one when None) with any field overridden."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown profile {name!r}; choose from {sorted(cls.PRESETS)}")
+        return replace(cls.PRESETS[name](strategy or cls.__dataclass_fields__["strategy"].default), **overrides)
+
+
 @dataclass
-class AdaptConfig:
+class AdaptConfig(AdaptSettings):
     """What `adapt` does. The defaults are the seed's full-scale settings for domain-adaptive pretraining.
 
     Strategies (every one trains with `training.finetune` on the model's own pretraining objective):
@@ -68,32 +107,6 @@ class AdaptConfig:
     device: str = "auto"
     """"auto" (CUDA when present), "cpu", "cuda" or "cuda:N"."""
 
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
-        if not 0.0 <= self.replay_share < 1.0:
-            raise ValueError(f"replay_share must be in [0, 1), not {self.replay_share}")
-        self.lora_targets = tuple(self.lora_targets)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lora_targets"] = list(self.lora_targets)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AdaptConfig:
-        """Unknown keys are refused, so a misspelt knob fails loudly."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown AdaptConfig fields: {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def profile(cls, name: str, strategy: str = "dapt", **overrides: Any) -> AdaptConfig:
-        """A preset for `strategy` with any field overridden."""
-        if name not in PROFILES:
-            raise ValueError(f"unknown profile {name!r}; choose from {sorted(PROFILES)}")
-        return replace(PROFILES[name](strategy), **overrides)
 
 
 def full(strategy: str) -> AdaptConfig:
@@ -120,3 +133,4 @@ def cpu_small(strategy: str) -> AdaptConfig:
 
 
 PROFILES = {"full": full, "cpu_small": cpu_small}
+AdaptConfig.STRATEGIES, AdaptConfig.PRESETS = STRATEGIES, PROFILES

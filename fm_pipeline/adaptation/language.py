@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from fm_pipeline.adaptation import bottleneck
-from fm_pipeline.adaptation.adapt import model_objective, replay_sampler
+from fm_pipeline.adaptation.adapt import loop_settings, model_objective, replay_sampler
 from fm_pipeline.adaptation.alignment import AlignmentLoss, ParallelPair, lake_translation_pairs, pair_retrieval
 from fm_pipeline.adaptation.language_config import SHARED_WEIGHT_STRATEGIES, LanguageAdaptConfig
 from fm_pipeline.adaptation.lora import (
@@ -46,7 +46,7 @@ from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.training.callbacks import TrainingCallback
-from fm_pipeline.training.finetune import FinetuneConfig, finetune, objective_loss
+from fm_pipeline.training.finetune import finetune, objective_loss
 from fm_pipeline.training.loop import resolve_device
 
 RESULT_FILE = "language_adapt_result.json"
@@ -234,9 +234,7 @@ def adapt_language(
             processes=processes)
         trained = finetune(
             model, sampler, objective,
-            FinetuneConfig(steps=config.steps, lr=config.lr, min_lr_ratio=config.min_lr_ratio,
-                           warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-                           grad_clip=config.grad_clip, log_every=config.log_every),
+            loop_settings(config),
             loss_fn=loss_fn, callbacks=callbacks,
         )
     trainable, total = parameter_counts(model)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
-from fm_pipeline.adaptation.config import LORA_TARGETS
+from fm_pipeline.adaptation.config import LORA_TARGETS, AdaptSettings
 
 LANGUAGE_STRATEGIES = ("continual", "adapter", "lora", "output_head", "alignment")
 SHARED_WEIGHT_STRATEGIES = frozenset({"continual", "alignment"})
@@ -15,7 +14,7 @@ the base model as it was for every other language."""
 
 
 @dataclass
-class LanguageAdaptConfig:
+class LanguageAdaptConfig(AdaptSettings):
     """What `adapt_language` does. Every strategy trains on the target language's share of `balanced_shards/train`
     with the model's own pretraining objective, `replay_share` of each batch drawn from the other languages.
 
@@ -58,33 +57,6 @@ class LanguageAdaptConfig:
     seed: int = 0
     device: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.strategy not in LANGUAGE_STRATEGIES:
-            raise ValueError(f"strategy must be one of {LANGUAGE_STRATEGIES}, not {self.strategy!r}")
-        if not 0.0 <= self.replay_share < 1.0:
-            raise ValueError(f"replay_share must be in [0, 1), not {self.replay_share}")
-        self.lora_targets = tuple(self.lora_targets)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lora_targets"] = list(self.lora_targets)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LanguageAdaptConfig:
-        """Unknown keys are refused, so a misspelt knob fails loudly."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown LanguageAdaptConfig fields: {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def profile(cls, name: str, strategy: str = "continual", **overrides: Any) -> LanguageAdaptConfig:
-        """A preset for `strategy` with any field overridden."""
-        if name not in PROFILES:
-            raise ValueError(f"unknown profile {name!r}; choose from {sorted(PROFILES)}")
-        return replace(PROFILES[name](strategy), **overrides)
-
 
 MODULAR_LR = {"adapter": 1e-3, "lora": 1e-4, "output_head": 1e-4}
 """Full-scale rates of the strategies that train a small new part from scratch (LoRA as in `config.full`)."""
@@ -114,3 +86,4 @@ def cpu_small(strategy: str) -> LanguageAdaptConfig:
 
 
 PROFILES = {"full": full, "cpu_small": cpu_small}
+LanguageAdaptConfig.STRATEGIES, LanguageAdaptConfig.PRESETS = LANGUAGE_STRATEGIES, PROFILES

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fm_pipeline.compression.builders import BUILDERS
 from fm_pipeline.compression.select import OBJECTIVES
+from fm_pipeline.lake.config_dicts import known_fields, plain_dict
 
 BASELINE = "fp32"
 TECHNIQUES = (
@@ -135,15 +136,9 @@ class CompressConfig:
         return replace(base, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["techniques"] = list(self.techniques)
-        data["progressive_ratios"] = list(self.progressive_ratios)
-        return data
+        return plain_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompressConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CompressConfig fields: {unknown}")
-        return cls(**{**data, "techniques": tuple(data.get("techniques", TECHNIQUES))})
+        """Unknown keys are refused, so a misspelt knob fails loudly."""
+        return cls(**known_fields(cls, data))
