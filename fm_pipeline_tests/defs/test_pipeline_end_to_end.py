@@ -71,6 +71,13 @@ def test_pretrained_checkpoint_is_published_with_its_evaluation_and_mlflow_run(p
     val_loss = meta["eval/val_loss"].value
     assert meta["eval/val_ppl"].value == pytest.approx(math.exp(val_loss))
     assert len(meta["eval/val_bpb_by_lang"].value) >= 5, "the stratified val split covers several languages"
+    # cross-lingual transfer: a head trained on English passages, scored on the sample's translations
+    table = meta["crosslingual"].value.splitlines()
+    assert table[0] == "| lang | passages | accuracy | macro_f1 |"
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["de", "en", "es", "fr", "ko"]
+    assert {k for k in meta if k.startswith("crosslingual/")} == {
+        f"crosslingual/{lang}/accuracy" for lang in ("de", "en", "es", "fr", "ko")}
+    assert all(0.0 <= meta[f"crosslingual/{lang}/accuracy"].value <= 1.0 for lang in ("de", "en", "es", "fr", "ko"))
     mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
     run = mlflow.get_run(meta["mlflow_run_id"].value)
     assert run.info.status == "FINISHED"

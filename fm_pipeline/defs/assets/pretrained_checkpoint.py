@@ -35,6 +35,8 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.sizing_metadata import sizing_metadata
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
+from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set
+from fm_pipeline.downstream.finetune import TaskTrainConfig
 from fm_pipeline.evaluation import plots, sample
 from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
 from fm_pipeline.lake.fingerprint import data_files
@@ -224,6 +226,8 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
     model, model_config = load_checkpoint(out)
     sp = spm.SentencePieceProcessor(model_file=str(lake.path("tokenizer") / TOKENIZER_MODEL))
     samples = sample(model, sp, PROMPTS, max_new_tokens=32)
+    transfer = [asdict(score) for score in crosslingual_transfer(
+        out, lake.path("tokenizer") / TOKENIZER_MODEL, sample_parallel_set(), TaskTrainConfig())]
     metrics = result["eval_metrics"]
     by_lang = metrics.get("by_lang", {})
     lines = ["| prompt | continuation |", "| --- | --- |"] + [
@@ -259,6 +263,10 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         **sizing_metadata(model_config, trained.batch_size, int(result["tokens_seen"]), result.get("history", []),
                           result.get("architecture_decision")),
         "samples": dg.MetadataValue.md("\n".join(lines)),
+        # a head trained on the English passages of the sample's translated articles, scored on every language
+        # (English on its own training passages; the others zero-shot, one article each in the sample)
+        "crosslingual": dg.MetadataValue.md(markdown_table(transfer, ["lang", "passages", "accuracy", "macro_f1"])),
+        **{f"crosslingual/{row['lang']}/accuracy": float(row["accuracy"]) for row in transfer},
         "loss_curve": plot(curve, "training and validation loss by step"),
         "lineage/tokenizer_sha256": stage.record["extra"]["tokenizer_sha256"],
         "lineage/inputs": dg.MetadataValue.md(markdown_table(input_rows, ["asset", "data_version"])),
