@@ -100,7 +100,10 @@ def selected_keys(instance: dg.DagsterInstance, group: RunGroup,
     if not names:
         return ()
     chosen = partitions[names[0]]
-    return tuple(keys) if chosen is None else tuple(k for k in keys if k in set(chosen))
+    if chosen is None:
+        return tuple(keys)
+    picked = set(chosen)
+    return tuple(k for k in keys if k in picked)
 
 
 def materialize_all(

@@ -16,16 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fm_pipeline.modeling.attention import padding_mask
+
 MIN_WINDOW = 16  # a document's last, shorter window is pooled only when it has at least this many tokens
 
 
-def hidden_states(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+def hidden_states(model: nn.Module, idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T, d) final hidden states (after the stack's final norm, before the output projection): the
     decoder's for decoder_only, the encoder's for encoder_only and encoder_decoder (what a classifier on a T5
-    encoder pools)."""
+    encoder pools). `mask` (B, T), 1 on real tokens, keeps an encoder's attention off right padding (a causal
+    decoder never lets padding reach a real position)."""
     if model.config.architecture == "decoder_only":
         return model.decoder(model.embed(idx))
-    return model.encoder(model.embed(idx))
+    if mask is None:
+        return model.encoder(model.embed(idx))
+    return model.encoder(model.embed(idx), mask=padding_mask(mask))
 
 
 def mean_pooled(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,9 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
+from fm_pipeline.adaptation.probe import hidden_states, mean_pooled
 from fm_pipeline.adaptation.schedules import layer_groups
 from fm_pipeline.downstream.tasks import TAGGING, Example, TaskData
-from fm_pipeline.modeling.attention import padding_mask
 
 IGNORE = -100
 
@@ -37,19 +37,12 @@ class TaskModel(nn.Module):
             nn.init.zeros_(head.bias)
         self.drop = nn.Dropout(dropout)
 
-    def hidden(self, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, d) final hidden states; `mask` (B, T) is 1 on real tokens."""
-        lm = self.backbone
-        if lm.config.architecture == "decoder_only":
-            return lm.decoder(lm.embed(idx))  # right padding never reaches a real position
-        return lm.encoder(lm.embed(idx), mask=padding_mask(mask))
-
     def forward(self, task: str, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Logits: (B, T, tags) for a tagging task, (B, classes) for classification (mean over real tokens)."""
-        h = self.drop(self.hidden(idx, mask))
+        """Logits: (B, T, tags) for a tagging task, (B, classes) for classification (mean over real tokens; every
+        row holds at least its BOS). `mask` (B, T) is 1 on real tokens, right-padded."""
+        h = self.drop(hidden_states(self.backbone, idx, mask))
         if self.kinds[task] != TAGGING:
-            m = mask.unsqueeze(-1).to(h.dtype)
-            h = (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+            h = mean_pooled(h, mask.sum(dim=1))
         return self.heads[task](h)
 
 
