@@ -152,3 +152,20 @@ def test_no_input_shards(tmp_path: Path) -> None:
     stats = dedup_corpus([], tmp_path / "out", processes=2)
     assert (stats.documents_in, stats.kept, stats.removed, stats.cluster_sizes) == (0, 0, 0, {})
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["kept", "removed", "signatures"]
+
+
+def test_a_shard_of_exact_copies_only(shards: list[Path], tmp_path: Path) -> None:
+    """A shard whose every row is an exact copy of an earlier one leaves no rows to band: its band run is
+    empty, and the stage still removes every copy (a crash here once stopped the whole dedup)."""
+    first = pq.read_table(shards[1])
+    copies = first.set_column(0, "id", pa.array([f"z-copy-{i}" for i in first.column("id").to_pylist()]))
+    copy_shard = tmp_path / "part-00009.parquet"
+    pq.write_table(copies, copy_shard)
+    stats = dedup_corpus([shards[1], copy_shard], tmp_path / "out", processes=1)
+    removed = {r["id"]: r["duplicate_of"] for p in list_shards(tmp_path / "out" / "removed")
+               for r in pq.read_table(p).to_pylist()}
+    kept = {i for p in list_shards(tmp_path / "out" / "kept") for i in pq.read_table(p).column("id").to_pylist()}
+    ids = first.column("id").to_pylist()
+    assert kept == set(ids) - {"dup-c"}
+    assert removed == {"dup-c": "dup-b"} | {f"z-copy-{i}": "dup-b" if i == "dup-c" else i for i in ids}
+    assert stats.documents_in == 2 * first.num_rows

@@ -64,7 +64,7 @@ def _write_run(table: pa.Table, parts: np.ndarray, path: Path) -> None:
     """Write `table` (sorted so that `parts` never decreases) with each part in row groups of its own and
     the parts listed in the metadata. Uncompressed: hashes and rows do not compress."""
     starts = np.flatnonzero(np.concatenate([[True], parts[1:] != parts[:-1]])) if len(parts) else np.zeros(0, int)
-    ends = np.append(starts[1:], len(parts)).astype(np.int64)
+    ends = np.append(starts[1:], len(parts))[: len(starts)].astype(np.int64)  # no parts: no ends either
     listing = [[int(parts[s]), int(e - s)] for s, e in zip(starts, ends, strict=True)]
     schema = table.schema.with_metadata({_META_PARTS: json.dumps(listing).encode()})
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="none", use_dictionary=False) as out:
