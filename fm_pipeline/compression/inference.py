@@ -15,7 +15,6 @@ from types import FunctionType, MethodType
 
 import torch
 from torch import nn
-from torch._inductor import config as inductor_config
 
 from fm_pipeline.compression.modules import (
     DynamicInt8Linear,
@@ -37,6 +36,8 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
 
     Layers that cache what they compute from their stored form are replaced by that plain form (`_traceable`):
     Inductor then traces the step whole, where the cache checks would split it into pieces."""
+    from torch._inductor import config as inductor_config  # imported here: a second of start-up for every
+    # process that loads the code location, where only compiling needs it
     model = copy.deepcopy(model).eval()
     for path, module in list(model.named_modules()):
         plain = _traceable(module)

@@ -21,6 +21,7 @@ from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.pii.redact import redact_pii
+from fm_pipeline.curation.pii_audit import residual_pii
 from fm_pipeline.curation.quality.profiles import (
     code_rules,
     conversation_rules,
@@ -33,7 +34,16 @@ from fm_pipeline.curation.quality.view import TextView
 from fm_pipeline.curation.signals import quality_signals
 from fm_pipeline.lake.atomic import atomic_write_bytes
 from fm_pipeline.lake.documents import CORPUS_SCHEMA, REJECTED_SCHEMA, Document
-from fm_pipeline.lake.fanout import WorkItem, WorkPlan, close_plan, completed, link_files, open_plan, run_group
+from fm_pipeline.lake.fanout import (
+    WorkItem,
+    WorkPlan,
+    close_plan,
+    completed,
+    done_marker,
+    link_files,
+    open_plan,
+    run_group,
+)
 from fm_pipeline.lake.layout import KEPT, MANIFEST, REJECTED, SHARD_PREFIX
 from fm_pipeline.lake.parallel import map_shards
 from fm_pipeline.lake.parquet_io import (
@@ -236,6 +246,13 @@ def filter_group(item: WorkItem, processes: int = 0) -> tuple[FilterStats, bool]
     result, reused = run_group(item, lambda folder: asdict(_filter_shards(
         item.settings["source"], item.group.items(), folder, config)))
     return FilterStats(**result), reused
+
+
+def audit_group(item: WorkItem, processes: int = 0) -> list[dict[str, str]]:
+    """The independent PII audit (`pii_audit.residual_pii`) of one completed group's kept shards, on the
+    group step's cores: the audit scales out with the groups instead of reading the whole corpus in the
+    publish step. Published files are hard links of these, so the audit holds for them."""
+    return residual_pii(list_shards(done_marker(item.area, item.group).parent / KEPT), processes=processes or None)
 
 
 def publish_filter(plan: WorkPlan, output_dir: Path) -> FilterStats:

@@ -41,8 +41,9 @@ class FanOutConfig(dg.Config):
     max_steps: int = 32
     """At most this many group steps (pods on Kubernetes); groups grow past `shard_group_mb` to stay under it."""
     shard_group_mb: float = 256.0
-    """Input per group step: large enough that the work outweighs a step's start-up (about 3 s a step under the
-    multiprocess executor, a pod's scheduling on a cluster). A corpus smaller than this is one group."""
+    """Input per group step: large enough that the work outweighs a step's start-up (well under a second forked
+    from the multiprocess executor's forkserver, a pod's scheduling and image pull on a cluster). A corpus
+    smaller than this is one group."""
 
     def group_bytes(self) -> int:
         return max(1, round(self.shard_group_mb * MB))

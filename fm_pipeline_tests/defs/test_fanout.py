@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from multiprocessing import forkserver
 from pathlib import Path
 
 import dagster as dg
@@ -32,9 +33,18 @@ THREE_GROUPS = {"max_steps": 3, "shard_group_mb": 0.001, "processes": 1}
 ONE_GROUP = {"max_steps": 1, "processes": 1}
 
 
+@pytest.fixture(autouse=True)
+def fresh_forkserver():
+    """Each test its own forkserver: the steps of a run fork from it and inherit its environment, and a server
+    kept from the previous test would still hold that test's FM_PIPELINE_HOME (a run launched by the Dagster
+    UI starts in a new process, so it always gets a fresh one)."""
+    yield
+    forkserver._forkserver._stop()  # the standard library's own tests stop it this way
+
+
 def _multiprocess_job() -> dg.ReconstructableJob:
     """The project's asset job as a code location loads it: the multiprocess executor (the default) starts
-    each step in its own process, which imports `fm_pipeline.definitions` again."""
+    each step in its own process, forked from a server that imported `fm_pipeline.definitions` once."""
     repo = ReconstructableRepository.for_module("fm_pipeline.definitions", "defs", str(REPO))
     return repo.get_reconstructable_job("__ASSET_JOB")
 

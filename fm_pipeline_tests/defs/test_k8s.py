@@ -32,7 +32,7 @@ from dagster_k8s.job import (  # noqa: E402
     get_user_defined_k8s_config,
 )
 
-from fm_pipeline.defs.executors import executor_from_env  # noqa: E402
+from fm_pipeline.defs.executors import CODE_LOCATION, executor_from_env, multiprocess_forkserver  # noqa: E402
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -72,10 +72,22 @@ def launcher(tmp_path_factory) -> K8sRunLauncher:
 def test_executor_is_chosen_by_environment(k8s_defs):
     assert executor_from_env("k8s") is k8s_job_executor
     assert executor_from_env("in_process") is dg.in_process_executor
-    assert executor_from_env("multiprocess") is None
+    assert executor_from_env("multiprocess") is multiprocess_forkserver
     with pytest.raises(ValueError, match="FM_PIPELINE_EXECUTOR='slurm'"):
         executor_from_env("slurm")
     assert k8s_defs.resolve_implicit_global_asset_job_def().executor_def is k8s_job_executor
+
+
+def test_steps_fork_from_a_server_that_preloaded_the_code_location():
+    """The default multiprocess executor forks steps from a forkserver that imported the code location once;
+    whatever a run config sets explicitly (a spawn start, a concurrency limit) wins."""
+    def resolved(config: dict) -> dict:
+        return multiprocess_forkserver.config_schema.resolve_config({"config": config}).value["config"]
+
+    assert resolved({})["start_method"] == {"forkserver": {"preload_modules": [CODE_LOCATION]}}
+    assert resolved({"max_concurrent": 2, "start_method": {"spawn": {}}}) | {"retries": None} == {
+        "max_concurrent": 2, "start_method": {"spawn": {}}, "retries": None}
+    assert multiprocess_forkserver.name == "multiprocess"
 
 
 def test_instance_config_validates(launcher):

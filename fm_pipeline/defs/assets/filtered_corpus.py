@@ -11,11 +11,12 @@ import dagster as dg
 from fm_pipeline.curation.filter_stage import (
     FilterConfig,
     audit_filter,
+    audit_group,
     filter_group,
     plan_filter,
     publish_filter,
 )
-from fm_pipeline.curation.pii_audit import residual_pii
+from fm_pipeline.curation.pii_audit import REPORT_LIMIT
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.fanout import (
     FanOutConfig,
@@ -67,15 +68,16 @@ def plan_filtered_corpus(context: dg.OpExecutionContext, config: FilteredCorpusC
 
 @dg.op(out=group_out(), retry_policy=IO_RETRY)
 def filter_shard_group(context: dg.OpExecutionContext, config: FilteredCorpusConfig, item: dict) -> dict:
-    """Filter one group of raw shards into the work area, complete or absent; a group finished by an earlier
-    attempt is reused, not redone."""
+    """Filter one group of raw shards into the work area, complete or absent (a group finished by an earlier
+    attempt is reused, not redone), then audit its kept shards for PII with the independent detector."""
     work = WorkItem.from_dict(item)
     with unreadable_shards_fail_at_once(work.group.key):
         stats, reused = filter_group(work, config.processes)
+    leaks = audit_group(work, config.processes)
     context.log.info(f"{work.group.key}: {len(work.group.shards)} shards, {stats.documents_in} documents"
-                     + (" (finished earlier, reused)" if reused else ""))
+                     + (" (finished earlier, reused)" if reused else "") + f", {len(leaks)} PII left in kept text")
     return {"group": work.group.key, "documents_in": stats.documents_in, "kept": stats.kept,
-            "rejected": stats.rejected, "reused": reused}
+            "rejected": stats.rejected, "reused": reused, "residual_pii": leaks}
 
 
 @dg.op(out=check_outs(CHECKS), retry_policy=IO_RETRY)
@@ -89,7 +91,8 @@ def publish_filtered_corpus(context: dg.OpExecutionContext, config: FilteredCorp
     stats = publish_filter(work, out)
     audit = audit_filter(raw_shards, out)
     balanced = audit["documents_in"] == audit["kept"] + audit["rejected"]
-    leaks = residual_pii(list_shards(out / KEPT))
+    leaks = [leak for group in sorted(groups, key=lambda g: g["group"])
+             for leak in group["residual_pii"]][:REPORT_LIMIT]  # each group audited its own kept shards
     samples = [{"reason": reason, **sample} for reason, rows in sorted(stats.rejected_samples.items())
                for sample in rows]
     stage = finish_stage(
