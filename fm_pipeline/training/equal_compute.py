@@ -11,6 +11,7 @@ dense and sparse models with `variant_model` too, on characters and outside the 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +28,11 @@ CANDIDATES_SUFFIX = ".candidates"
 COLUMNS = ["model", "published", "moe_experts", "parameters_total", "parameters_active", "flops_per_token", "steps",
            "tokens_seen", "train_loss", "val_loss", "val_ppl", "val_bpb", "tokens_per_s", "moe_dropped",
            "moe_max_load"]
-"""The keys of a comparison row, in table order. `moe_dropped` (share of tokens over an expert's capacity) and
-`moe_max_load` (the busiest expert's share, 1/N when balanced) are the last logged step's, averaged over the
-layers, and None for a dense model."""
+"""The keys of a comparison row, in table order. `tokens_per_s` is the median of the rates logged every `log_every`
+steps: the models train one after the other, so a passing burst of load on the host would move a whole-run mean
+of one of them. `moe_dropped` (share of tokens over an expert's capacity) and `moe_max_load` (the busiest
+expert's share, 1/N when balanced) are the last logged step's, averaged over the layers, and None for a dense
+model."""
 
 
 def variant_name(model: ModelConfig) -> str:
@@ -76,14 +79,16 @@ def variant_config(config: TrainConfig, trained: ModelConfig, name: str) -> Trai
 def size_columns(model: ModelConfig) -> dict[str, Any]:
     """Experts, parameters total and active (what one token's matmuls use) and training FLOPs per token."""
     return {"moe_experts": model.moe_experts, "parameters_total": count_parameters(model),
-            "parameters_active": count_parameters(model, active=True), "flops_per_token": flops_per_token(model)}
+            "parameters_active": count_parameters(model, active=True), "flops_per_token": round(flops_per_token(model))}
 
 
 def comparison_row(name: str, result: Mapping[str, Any], published: bool) -> dict[str, Any]:
     """One row of `COLUMNS` from a training result (a `TrainResult` as a dict: `asdict`, or the torchrun
     launcher's message) whose `checkpoint` folder holds the trained model."""
     metrics = result["eval_metrics"]
-    routed = next((h for h in reversed(result.get("history", [])) if "moe_max_load" in h), {})
+    history = result.get("history", [])
+    routed = next((h for h in reversed(history) if "moe_max_load" in h), {})
+    rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
 
     def rounded(value: Any, digits: int) -> float | None:
         return round(float(value), digits) if value is not None else None
@@ -92,5 +97,6 @@ def comparison_row(name: str, result: Mapping[str, Any], published: bool) -> dic
             "steps": int(result["step"]), "tokens_seen": int(result["tokens_seen"]),
             "train_loss": rounded(result["train_loss"], 4), "val_loss": rounded(metrics["val_loss"], 4),
             "val_ppl": rounded(metrics["val_ppl"], 3), "val_bpb": rounded(metrics.get("val_bpb"), 4),
-            "tokens_per_s": round(float(result["tokens_per_s"])), "moe_dropped": rounded(routed.get("moe_dropped"), 4),
+            "tokens_per_s": round(statistics.median(rates) if rates else float(result["tokens_per_s"])),
+            "moe_dropped": rounded(routed.get("moe_dropped"), 4),
             "moe_max_load": rounded(routed.get("moe_max_load"), 4)}
