@@ -4,17 +4,18 @@
 
 Both are decoder_only at nanoGPT's CPU shape (4 layers, 4 heads, 128 wide, context 64, batch 12) on characters,
 as nanoGPT's shakespeare_char: tinyshakespeare from `--corpora` (FM_SHARED_CORPORA) when it holds it, else the
-packaged English sample books; the first 90% trains, the rest validates. Equal compute: each sparse block's
-experts are dense-MLP sized and a token uses one (top-1), so the active parameters per token differ from the
-dense model's only by the routers; both see the same batches (same seed) for the same steps, with the same
+packaged English sample books; the first 90% trains, the rest validates. Equal compute (the models come from
+`fm_pipeline.training.equal_compute.variant_model`, as pretrained_checkpoint's `compare` builds them): each sparse
+block's experts are dense-MLP sized and a token uses one (top-1), so the active parameters per token differ from
+the dense model's only by the routers; both see the same batches (same seed) for the same steps, with the same
 AdamW, schedule and initialisation seed. Steps alternate dense, sparse, dense, ..., each timed on its own, so
 load from other processes on the host falls on both alike; tokens/s is the median of 5 windows of consecutive
 steps (the first window includes warmup).
 
 Reported per model: val loss (nats per character, eval mode, the same `--val-batches` fixed windows), train
-loss, tokens/s (median over 5 windows of consecutive steps), parameters total and active, and for the sparse
-model its routing on the validation windows: per-layer share of tokens per expert, the load-balancing loss
-(1 = balanced) and, from the last training step, the fraction of tokens dropped over capacity.
+loss, tokens/s (median over 5 windows of consecutive steps), parameters total and active, training FLOPs per
+token, and for the sparse model its routing on the validation windows: per-layer share of tokens per expert, the
+load-balancing loss (1 = balanced) and, from the last training step, the fraction of tokens dropped over capacity.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 from benchmarks.train import benchmark_text
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import LanguageModel, build_model
-from fm_pipeline.modeling.sizing import count_parameters
+from fm_pipeline.training.equal_compute import DENSE, MOE_PREFIX, size_columns, variant_model
 from fm_pipeline.training.optim import build_optimizer, build_scheduler
 from tools.corpora import SHARED_CORPORA
 
@@ -82,8 +83,8 @@ def evaluate(model: LanguageModel, val: torch.Tensor, device: torch.device) -> d
 
 def run(experts: int, steps: int, device: torch.device, val_batches: int, text: str) -> dict[str, Any]:
     train_ids, val_ids, vocab = char_ids(text)
-    configs = {"dense": ModelConfig(vocab_size=vocab, **SHAPE),
-               f"moe_{experts}": ModelConfig(vocab_size=vocab, moe_experts=experts, **SHAPE)}
+    base = ModelConfig(vocab_size=vocab, **SHAPE)
+    configs = {name: variant_model(base, name) for name in (DENSE, f"{MOE_PREFIX}{experts}")}
     data = torch.Generator().manual_seed(SEED)
     train_batches = [windows(train_ids, BATCH_SIZE, SHAPE["block_size"], data) for _ in range(steps)]
     val = [windows(val_ids, BATCH_SIZE, SHAPE["block_size"], data) for _ in range(val_batches)]
@@ -116,10 +117,8 @@ def run(experts: int, steps: int, device: torch.device, val_batches: int, text: 
         chunk = len(seconds[name]) // WINDOWS
         per_window = [seconds[name][i * chunk : (i + 1) * chunk] for i in range(WINDOWS)]
         rate = statistics.median(len(w) * tokens / sum(w) for w in per_window)
-        row = {"model": name, "moe_experts": config.moe_experts,
-               "parameters_total": count_parameters(config),
-               "parameters_active": count_parameters(config, active=True),
-               "steps": steps, "tokens_seen": steps * tokens, "tokens_per_s": round(rate),
+        row = {"model": name, **size_columns(config), "steps": steps, "tokens_seen": steps * tokens,
+               "tokens_per_s": round(rate),
                "train_loss_last_step": round(losses[name], 4), **evaluate(models[name], val, device)}
         if config.moe_experts:
             row["train_dropped_last_step"] = round(dropped[name], 4)

@@ -7,8 +7,9 @@ partitioning run together, one run per partition key (each source's raw and filt
 deduplicated corpus with its balanced shards, each domain's corpus, the tokenizer through pretraining, each
 domain's adaptation and compression). Every asset still waits for all partitions of what comes before it.
 
-`--profile thorough` also runs the comparisons (every adaptation strategy, the thorough compression sweep);
-the default publishes the same kind of models, checked the same way, without them.
+`--profile thorough` also runs the comparisons (the pretrained model's sparse counterpart, every adaptation
+strategy, the thorough compression sweep); the default publishes the same kind of models, checked the same way,
+without them.
 
 Dynamically partitioned assets (`language_adapted_checkpoint`, one partition per language `balanced_shards`
 found) run last, for the keys the profile selects: none by default, every language in `thorough`, or the ones

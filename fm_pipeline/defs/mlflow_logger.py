@@ -77,14 +77,12 @@ class MlflowLogger(TrainingCallback):
     def on_train_end(self, result: TrainResult) -> None:
         """Upload the model files (not the optimizer state) with the tokenizer, so the registered version
         is self-contained, then register it."""
-        run_id = self._run_id()
+        self._run_id()
         files = [result.checkpoint / WEIGHTS, result.checkpoint / CONFIG]
         for path in [*files, *([self.tokenizer_path] if self.tokenizer_path else [])]:
             mlflow.log_artifact(str(path), "checkpoint")
         if self.registered_model:
-            uri = mlflow.get_artifact_uri("checkpoint")
-            self.model_version = register_checkpoint(self.registered_model, uri, run_id)
-            mlflow.set_tag("registered_model_version", f"{self.registered_model}/{self.model_version}")
+            self.model_version = register_logged_checkpoint(self.registered_model)
 
 
 def register_checkpoint(name: str, source_uri: str, run_id: str) -> int:
@@ -100,3 +98,14 @@ def register_checkpoint(name: str, source_uri: str, run_id: str) -> int:
         if e.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     return int(client.create_model_version(name, source_uri, run_id=run_id).version)
+
+
+def register_logged_checkpoint(name: str, artifact_path: str = "checkpoint") -> int:
+    """Register the folder `artifact_path` the active run has logged as a new version of `name`, tag the run
+    `registered_model_version: <name>/<version>` and return the version."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("registering a logged checkpoint needs an active MLflow run")
+    version = register_checkpoint(name, mlflow.get_artifact_uri(artifact_path), run.info.run_id)
+    mlflow.set_tag("registered_model_version", f"{name}/{version}")
+    return version

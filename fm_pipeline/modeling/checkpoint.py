@@ -48,11 +48,16 @@ def save_checkpoint(
     return folder
 
 
+def load_config(folder: Path) -> ModelConfig:
+    """The model config of a checkpoint folder (its `config.json`), without building the model."""
+    return ModelConfig.from_dict(json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8")))
+
+
 def load_checkpoint(folder: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelConfig]:
     """The model of a checkpoint folder, built from its `config.json` and filled from safetensors (strict:
     every parameter must be present)."""
     folder = Path(folder)
-    config = ModelConfig.from_dict(json.loads((folder / CONFIG).read_text(encoding="utf-8")))
+    config = load_config(folder)
     model = build_model(config)
     load_model(model, str(folder / WEIGHTS), strict=True, device=str(device))
     return model.to(device), config

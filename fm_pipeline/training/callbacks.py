@@ -110,11 +110,14 @@ class Deadline(TrainingCallback):
         self.max_seconds = max_seconds
         self.start = self.clock()
 
+    def remaining(self) -> float:
+        """Seconds left (negative past the deadline): one deadline can bound several runs in a row."""
+        return self.max_seconds - (self.clock() - self.start)
+
     def _check(self, step: int) -> None:
-        elapsed = self.clock() - self.start
-        if elapsed > self.max_seconds:
-            raise TrainingTimeout(f"training stopped at step {step}: {elapsed:.0f} s exceeds the maximum runtime "
-                                  f"of {self.max_seconds:.0f} s")
+        if self.remaining() < 0:
+            raise TrainingTimeout(f"training stopped at step {step}: {self.clock() - self.start:.0f} s exceeds the "
+                                  f"maximum runtime of {self.max_seconds:.0f} s")
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
         self._check(step)

@@ -80,6 +80,14 @@ def test_materializes_one_language_partition_with_forgetting_and_comparison(fm_h
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(c.data.tags["adapt.strategy"] for c in children) == ["adapter", "alignment", "continual"]
     assert all("train/loss" in c.data.metrics and "eval/max_forgetting" in c.data.metrics for c in children)
+    # the published checkpoint, and only it, is a version of the language's registered model
+    assert meta["registered_model_version"] == "fm-pipeline-lang-de/1"
+    (version,) = mlflow.MlflowClient().search_model_versions("name='fm-pipeline-lang-de'")
+    (published,) = [c for c in children if c.data.tags["adapt.strategy"] == "continual"]
+    assert (int(version.version), version.run_id) == (1, published.info.run_id)
+    assert version.source == f"{published.info.artifact_uri}/checkpoint"
+    assert published.data.tags["registered_model_version"] == "fm-pipeline-lang-de/1"
+    assert [m.name for m in mlflow.MlflowClient().search_registered_models()] == ["fm-pipeline-lang-de"]
 
 
 @pytest.mark.parametrize("strategy", ["alignment"])

@@ -101,6 +101,17 @@ def test_profiles_are_run_configs_that_merge_per_run():
         "compressed_model": {"config": {"profile": "thorough", "objective": "speed"}}}}
 
 
+def test_thorough_compares_the_pretrained_model_with_its_sparse_counterpart_and_default_does_not():
+    assert "pretrained_checkpoint" not in PROFILES["default"]  # make run trains one pretrained model
+    config = PROFILES["thorough"]["pretrained_checkpoint"]
+    assert config == {"ops": {"pretrained_checkpoint": {"ops": {"prepare_pretraining": {"config": {
+        "compare": ["moe_4"]}}}}}}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("pretrained_checkpoint")})
+    resolved = dg.validate_run_config(job, config)["ops"]  # the asset's job takes it, at the op that reads it
+    assert resolved["pretrained_checkpoint.prepare_pretraining"]["config"]["compare"] == ["moe_4"]
+
+
 def test_summary_sums_each_step_over_partitions_and_keeps_the_time_outside_steps():
     times = [StepTime("raw_corpus", "books", 2.0), StepTime("filtered_corpus", "books", 6.0),
              StepTime("raw_corpus", "code", 2.0), StepTime("pretrained_checkpoint.train_model", None, 30.0)]

@@ -10,13 +10,14 @@ from fm_pipeline_tests.training.tiny_corpus import tiny_config
 @pytest.mark.slow
 def test_train_op_launches_torchrun_through_pipes(tiny_corpus, fm_home, tmp_path, monkeypatch):
     """devices=2: the op runs torchrun (two gloo ranks) as a Pipes subprocess; rank 0's progress lands in the
-    op's Dagster log, its result comes back as a Pipes message, and its metrics in the op's MLflow run."""
+    op's Dagster log, its result comes back as a Pipes message, and its metrics in the op's MLflow run. The
+    compared sparse model trains under torchrun too, into a nested run."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     config = tiny_config(tiny_corpus, tmp_path / "out", steps=6, log_every=3, eval_every=3, checkpoint_every=3)
 
     @dg.op(out=dg.Out(dict))
     def plan() -> dict:
-        return {"train_config": config.to_dict(), "devices": 2}
+        return {"train_config": config.to_dict(), "devices": 2, "compare": ["moe_2"]}
 
     @dg.job(resource_defs={"mlflow_tracking": MlflowTracking()})
     def distributed():
@@ -36,3 +37,10 @@ def test_train_op_launches_torchrun_through_pipes(tiny_corpus, fm_home, tmp_path
     assert run.data.metrics["train/loss"] > 0 and "eval/val_loss" in run.data.metrics
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster.run_id"] == result.run_id
+    dense, sparse = out["comparison"]
+    assert (dense["model"], sparse["model"]) == ("dense", "moe_2")
+    assert dense["tokens_seen"] == sparse["tokens_seen"] == out["tokens_seen"]
+    (child,) = mlflow.search_runs(experiment_ids=[run.info.experiment_id], output_format="list",
+                                  filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    assert child.data.tags["fm.compare"] == "moe_2" and "train/moe_max_load" in child.data.metrics
+    assert "registered_model_version" not in child.data.tags

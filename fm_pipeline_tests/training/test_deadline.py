@@ -23,6 +23,7 @@ def test_deadline_fires_only_past_the_budget():
     clock = FakeClock()
     deadline = Deadline(60, clock=clock)
     clock.now += 59
+    assert deadline.remaining() == 1
     deadline.on_step(1, {"loss": 3.0})
     deadline.on_eval(1, {"val_loss": 3.0})
     clock.now += 2

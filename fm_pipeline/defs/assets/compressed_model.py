@@ -16,7 +16,7 @@ from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.export import CONFIG, WEIGHTS
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata, plot
-from fm_pipeline.defs.mlflow_logger import flatten, register_checkpoint
+from fm_pipeline.defs.mlflow_logger import flatten, register_logged_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import COMPRESSION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -132,7 +132,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
             artifact_folders={"model": sorted({*(p for p in out.iterdir() if p.is_file()), out / LINEAGE_RECORD})},
         )
         name = f"fm-pipeline-{domain}-compressed"
-        version = register_checkpoint(name, mlflow.get_artifact_uri("model"), parent.info.run_id)
+        version = register_logged_checkpoint(name, "model")
 
     chosen = result.candidate(result.chosen).metrics
     metadata = {

@@ -16,7 +16,7 @@ from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
-from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_checkpoint
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_logged_checkpoint
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -99,10 +99,7 @@ def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> 
         mlflow.log_artifact(str(result.tokenizer), "checkpoint")
     if registered_model is None:
         return None
-    run_id = mlflow.active_run().info.run_id
-    version = register_checkpoint(registered_model, mlflow.get_artifact_uri("checkpoint"), run_id)
-    mlflow.set_tag("registered_model_version", f"{registered_model}/{version}")
-    return f"{registered_model}/{version}"
+    return f"{registered_model}/{register_logged_checkpoint(registered_model)}"
 
 
 @dg.asset(

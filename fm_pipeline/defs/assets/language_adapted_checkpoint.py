@@ -3,7 +3,9 @@ after (forgetting).
 
 Partitioned by language with dynamic partitions that `balanced_shards` registers for the languages it holds.
 One MLflow parent run per materialization, a nested run per strategy tried; the published strategy's checkpoint
-lands in `lake/language_adapted_checkpoint/<lang>/`, the compared ones under `_candidates/<lang>/<strategy>/`.
+lands in `lake/language_adapted_checkpoint/<lang>/`, the compared ones under `_candidates/<lang>/<strategy>/`, and
+is registered as a new version of `fm-pipeline-lang-<lang>` (beside the domains' `fm-pipeline-<domain>`; the
+prefix keeps a language code from ever meaning a domain's model).
 """
 
 import math
@@ -18,7 +20,7 @@ from fm_pipeline.adaptation.language import RESULT_FILE, LanguageAdaptResult, ad
 from fm_pipeline.adaptation.language_config import LANGUAGE_STRATEGIES, SHARED_WEIGHT_STRATEGIES, LanguageAdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
-from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_logged_checkpoint
 from fm_pipeline.defs.partitions import language_partitions
 from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -55,8 +57,10 @@ class LanguageAdaptedCheckpointConfig(dg.Config):
     device: str | None = None
 
 
-def _log_run(result: LanguageAdaptResult, config: LanguageAdaptConfig) -> None:
-    """Params, final metrics, the forgetting table and the checkpoint files into the active run."""
+def _log_run(result: LanguageAdaptResult, config: LanguageAdaptConfig, registered_model: str | None) -> str | None:
+    """Params, final metrics, the forgetting table and the checkpoint files into the active run; registers the
+    checkpoint folder (with its adapter files, if any) as a version of `registered_model` and returns
+    `<name>/<version>`, unless None."""
     mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
     mlflow.set_tag("adapt.strategy", config.strategy)
     mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()
@@ -64,6 +68,9 @@ def _log_run(result: LanguageAdaptResult, config: LanguageAdaptConfig) -> None:
     mlflow.log_dict({"forgetting": result.forgetting()}, "forgetting.json")
     for path in sorted(Path(result.checkpoint).iterdir()):
         mlflow.log_artifact(str(path), "checkpoint")
+    if registered_model is None:
+        return None
+    return f"{registered_model}/{register_logged_checkpoint(registered_model)}"
 
 
 def _passed(result: LanguageAdaptResult) -> tuple[bool, dict[str, float | bool]]:
@@ -114,7 +121,7 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
         raise dg.Failure(f"alignment needs parallel text: no {lang!r} document in balanced_shards translates a "
                          f"{pivot!r} one (meta.translation_of)", allow_retries=False)
     results: list[LanguageAdaptResult] = []
-    published = None
+    published, version = None, None
     with mlflow_tracking.start_run(context, run_name=f"language_adapted_checkpoint[{lang}]") as parent:
         mlflow.set_tag("adapt.strategy", config.strategy)
         for name in dict.fromkeys([*config.compare, config.strategy]):  # the published one last: its files stay
@@ -129,10 +136,10 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
                                   tags={"dagster.run_id": context.run_id, "dagster.partition": lang}):
                 result = adapt_language(pretrained, tokenizer, shards / "train", shards / "val", lang, target,
                                         adapt_config, callbacks=[LogCallback(context.log), MlflowLogger(None)])
-                _log_run(result, adapt_config)
+                registered = _log_run(result, adapt_config, f"fm-pipeline-lang-{lang}" if is_published else None)
             results.append(result)
             if is_published:
-                published = result
+                published, version = result, registered
         metrics = published.metrics()
         stage = finish_stage(
             context, lake, mlflow_tracking, out=out, inputs=input_entries(read, lake.base()),
@@ -152,6 +159,7 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
             "forgetting": dg.MetadataValue.md(markdown_table(forgetting, FORGETTING_COLUMNS)),
             "comparison": dg.MetadataValue.md(markdown_table([r.row() for r in results], TABLE_COLUMNS)),
+            "registered_model_version": version or "",
             **checkpoint_metadata(out / WEIGHTS),
             **stage.metadata(out),
         },

@@ -2,13 +2,13 @@
 
 Training runs in-process on one device; with `devices > 1` the train op launches the same entry point
 under `torchrun` (DDP) as a Dagster Pipes subprocess that streams its progress into the op's log and logs
-into the op's MLflow run.
+into the op's MLflow run. Architectures in `compare` then train the same way at equal compute, each in a nested
+MLflow run (`defs.architecture_comparison`).
 """
 
 import math
 import os
 import sys
-import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -17,6 +17,7 @@ import dagster as dg
 import mlflow
 import sentencepiece as spm
 
+from fm_pipeline.defs.architecture_comparison import comparison_metadata, train_compared
 from fm_pipeline.defs.configs import config_fields, library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata, lake_path, plot
 from fm_pipeline.defs.mlflow_logger import MlflowLogger
@@ -50,6 +51,7 @@ from fm_pipeline.modeling.sizing import memory_estimate
 from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer_checksum
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.config import TrainConfig
+from fm_pipeline.training.equal_compute import compared_variants
 from fm_pipeline.training.loop import TRAIN_CONFIG, train
 from fm_pipeline.training.run import RESULT_FILE
 from fm_pipeline.training.step_checkpoints import state_dir
@@ -87,6 +89,10 @@ class PretrainedCheckpointConfig(dg.Config):
     """Switch-style sparse feed-forward with this many experts per block (unset or 0: dense, the default)."""
     moe_capacity_factor: float | None = None
     moe_aux_loss_weight: float | None = None
+    compare: list[str] = []
+    """Architectures trained beside the published one at equal compute, for the `comparison` table (not
+    published): `dense`, or `moe_<N>` (N experts of the dense MLP's width, top-1), on the same token files for the
+    same steps, scored on the same val text. Their checkpoints: `pretrained_checkpoint.candidates/<name>/`."""
     n_layer: int | None = None
     n_head: int | None = None
     d_model: int | None = None
@@ -133,6 +139,10 @@ def prepare_pretraining(config: PretrainedCheckpointConfig, lake: LakeResource) 
         decision = _decide_architecture(config, decoder)
         shape["architecture"] = decision.architecture
     model = type(base).from_dict({**fields, **shape})
+    try:
+        compare = compared_variants(model, config.compare)
+    except ValueError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     budget = None
     if config.compute_budget_flops:
         budget = {"compute": config.compute_budget_flops, "block_size": model.block_size,
@@ -143,6 +153,7 @@ def prepare_pretraining(config: PretrainedCheckpointConfig, lake: LakeResource) 
         out_dir=str(lake.path("pretrained_checkpoint")), code_version=CODE_VERSION,
     )
     return {"train_config": train_config.to_dict(), "devices": config.devices, "max_runtime_s": config.max_runtime_s,
+            "compare": compare,
             "lineage": {"inputs": inputs, "input_versions": versions},
             "architecture_decision": asdict(decision) if decision else None}
 
@@ -161,30 +172,27 @@ def _decide_architecture(config: PretrainedCheckpointConfig, decoder: ModelConfi
 
 @dg.op(pool=GPU_POOL, out=dg.Out(dict), retry_policy=TRAINING_RETRY, tags=TRAINING_OP_TAGS)
 def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: MlflowTracking) -> dict:
-    """Train, logging params, per-step metrics, eval metrics and the checkpoint to one MLflow run. Claims the
-    `gpu` pool (one training op per GPU), is retried with backoff when it fails (a lost node, the MLflow
-    server), and stops, without a retry, past the plan's maximum runtime. With `resume="auto"` a retry, or a
-    rerun after the step's process was killed, continues from the newest step checkpoint of the same run."""
+    """Train, logging params, per-step metrics, eval metrics and the checkpoint to one MLflow run, then the
+    architectures of the plan's `compare` list, each into a nested run. Claims the `gpu` pool (one training op
+    per GPU), is retried with backoff when it fails (a lost node, the MLflow server), and stops, without a retry,
+    past the plan's maximum runtime. With `resume="auto"` a retry, or a rerun after the step's process was
+    killed, continues from the newest step checkpoint of the same run."""
     config = TrainConfig.from_dict(plan["train_config"])
-    max_runtime = float(plan["max_runtime_s"] if plan.get("max_runtime_s") is not None else TRAINING_MAX_RUNTIME_S)
-    started = time.monotonic()
-    evals = EvalHistory()
+    deadline = Deadline(float(plan["max_runtime_s"] if plan.get("max_runtime_s") is not None
+                              else TRAINING_MAX_RUNTIME_S))
+    train_one = partial(_train_once, context, devices=plan["devices"], tracking=mlflow_tracking, deadline=deadline)
     with mlflow_tracking.start_run(context, run_name="pretrained_checkpoint") as run:
         versions = plan.get("lineage", {}).get("input_versions", {})
         mlflow.set_tags({f"fm.input_version.{asset}": version for asset, version in versions.items()})
         try:
-            if plan["devices"] > 1:
-                result = _train_distributed(context, config, plan["devices"], run.info.run_id, mlflow_tracking,
-                                            max_runtime)
-            else:
-                trained = train(config, [LogCallback(context.log), MlflowLogger(REGISTERED_MODEL), evals,
-                                         Deadline(max_runtime)])
-                result = {**asdict(trained), "checkpoint": str(trained.checkpoint), "evals": evals.evals}
+            result = train_one(config, run.info.run_id, registered_model=REGISTERED_MODEL)
+            result["comparison"] = train_compared(context, config, result, plan.get("compare", []), run,
+                                                  partial(train_one, registered_model=None))
         except TrainingTimeout as exc:
             raise dg.Failure(str(exc), allow_retries=False) from exc
         except Exception as exc:
-            if plan["devices"] > 1 and time.monotonic() - started > max_runtime:  # torchrun's rank 0 timed out
-                raise dg.Failure(f"torchrun stopped past the maximum runtime of {max_runtime:.0f} s",
+            if plan["devices"] > 1 and deadline.remaining() < 0:  # torchrun's rank 0 timed out
+                raise dg.Failure(f"torchrun stopped past the maximum runtime of {deadline.max_seconds:.0f} s",
                                  allow_retries=False) from exc
             raise
         result["mlflow_run_id"] = run.info.run_id
@@ -193,8 +201,20 @@ def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: Mlf
     return result
 
 
+def _train_once(context: dg.OpExecutionContext, config: TrainConfig, run_id: str, *, registered_model: str | None,
+                devices: int, tracking: MlflowTracking, deadline: Deadline) -> dict:
+    """One training run into the MLflow run `run_id` (active here): in this process, or under torchrun with more
+    than one device; the result as a dict. The checkpoint becomes a version of `registered_model` unless None."""
+    if devices > 1:
+        return _train_distributed(context, config, devices, run_id, tracking, deadline.remaining(), registered_model)
+    evals = EvalHistory()
+    trained = train(config, [LogCallback(context.log), MlflowLogger(registered_model), evals, deadline])
+    return {**asdict(trained), "checkpoint": str(trained.checkpoint), "evals": evals.evals}
+
+
 def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devices: int, run_id: str,
-                       tracking: MlflowTracking, max_runtime_s: float | None = None) -> dict:
+                       tracking: MlflowTracking, max_runtime_s: float | None = None,
+                       registered_model: str | None = REGISTERED_MODEL) -> dict:
     """torchrun as a Dagster Pipes subprocess: rank 0 streams progress into this op's log and reports the
     result as a Pipes message; it logs into this op's MLflow run."""
     out = Path(config.out_dir)
@@ -204,7 +224,7 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
     config.to_json(config_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
                "-m", "fm_pipeline.defs.train_launch", "--config", str(config_path), "--mlflow-run-id", run_id,
-               "--registered-model", REGISTERED_MODEL]
+               "--registered-model", registered_model or ""]
     if max_runtime_s is not None:
         command += ["--max-runtime-s", str(max_runtime_s)]
     context.log.info("launching " + " ".join(command))
@@ -267,6 +287,7 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
         # (English on its own training passages; the others zero-shot, one article each in the sample)
         "crosslingual": dg.MetadataValue.md(markdown_table(transfer, ["lang", "passages", "accuracy", "macro_f1"])),
         **{f"crosslingual/{row['lang']}/accuracy": float(row["accuracy"]) for row in transfer},
+        **comparison_metadata(result.get("comparison")),
         "loss_curve": plot(curve, "training and validation loss by step"),
         "lineage/tokenizer_sha256": stage.record["extra"]["tokenizer_sha256"],
         "lineage/inputs": dg.MetadataValue.md(markdown_table(input_rows, ["asset", "data_version"])),
