@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,19 @@ def register_logged_checkpoint(name: str, artifact_path: str = "checkpoint") -> 
     version = register_checkpoint(name, mlflow.get_artifact_uri(artifact_path), run.info.run_id)
     mlflow.set_tag("registered_model_version", f"{name}/{version}")
     return version
+
+
+def log_adaptation_run(result: Any, config: Any, registered_model: str | None,
+                       extra_files: Sequence[Path] = ()) -> str | None:
+    """An adaptation (domain or language) into the active run: its config as params, `adapt.strategy`, finite
+    final metrics, the checkpoint folder and `extra_files` as `checkpoint/`; then registers that folder as a
+    version of `registered_model` and returns `<name>/<version>`, unless None."""
+    mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
+    mlflow.set_tag("adapt.strategy", config.strategy)
+    mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()
+                        if isinstance(v, (int, float)) and math.isfinite(v)})
+    for path in [*sorted(Path(result.checkpoint).iterdir()), *extra_files]:
+        mlflow.log_artifact(str(path), "checkpoint")
+    if registered_model is None:
+        return None
+    return f"{registered_model}/{register_logged_checkpoint(registered_model)}"

@@ -119,6 +119,12 @@ def read_stage_record(folder: Path) -> dict[str, Any]:
     return record
 
 
+def data_versions(folders: dict[str, Path]) -> dict[str, str]:
+    """The recorded data version of each asset's folder, by asset name; folders without a record are left out."""
+    return {asset: read_stage_record(folder)["data_version"] for asset, folder in folders.items()
+            if (Path(folder) / LINEAGE_RECORD).is_file()}
+
+
 @dataclass
 class SourceFile:
     """An input file outside the lake that a stage of the chain read."""

@@ -24,7 +24,7 @@ from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.fingerprint import data_files
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
-from fm_pipeline.lake.lineage import input_entries, read_stage_record
+from fm_pipeline.lake.lineage import data_versions, input_entries
 from fm_pipeline.lake.parquet_io import list_shards
 
 CODE_VERSION = "4"
@@ -104,9 +104,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
             *list_shards(lake.path("domain_corpus", domain) / "train"),
             *list_shards(lake.path("balanced_shards") / "val")]
     lineage_inputs = input_entries(read, lake.base())
-    versions = {asset: read_stage_record(folder)["data_version"]
-                for asset, folder in (("domain_adapted_checkpoint", adapted), ("tokenized_corpus", token_dir))
-                if (folder / LINEAGE_RECORD).is_file()}
+    versions = data_versions({"domain_adapted_checkpoint": adapted, "tokenized_corpus": token_dir})
     compress_config = library_config(config, CompressConfig, make=partial(CompressConfig.profile, config.profile),
                                      only_set=True, techniques=tuple(config.techniques) if config.techniques else None)
     with mlflow_tracking.start_run(context, run_name=f"compressed_model[{domain}]") as parent:

@@ -4,7 +4,6 @@ One MLflow parent run per materialization, a nested run per strategy tried; the 
 checkpoint is registered as a new version of `fm-pipeline-<domain>`.
 """
 
-import math
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
-from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_logged_checkpoint
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, log_adaptation_run
 from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
@@ -27,8 +26,8 @@ from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
 from fm_pipeline.downstream.finetune import TaskTrainConfig
 from fm_pipeline.downstream.tasks import TASK_OF_DOMAIN, TASK_ROOT, task_path
 from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
-from fm_pipeline.lake.lineage import input_entries, read_stage_record
+from fm_pipeline.lake.layout import TOKENIZER_MODEL
+from fm_pipeline.lake.lineage import data_versions, input_entries
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.lake.paths import DOMAINS
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
@@ -87,21 +86,6 @@ def _probe_docs(lake: LakeResource) -> dict[str, list[str]] | None:
     return docs if len(docs) >= 2 else None
 
 
-def _log_run(result: Any, config: AdaptConfig, registered_model: str | None) -> str | None:
-    """Params, final metrics and the checkpoint files into the active run; registers the checkpoint."""
-    mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
-    mlflow.set_tag("adapt.strategy", config.strategy)
-    mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()
-                        if isinstance(v, (int, float)) and math.isfinite(v)})
-    for path in sorted(Path(result.checkpoint).iterdir()):
-        mlflow.log_artifact(str(path), "checkpoint")
-    if result.tokenizer.parent != Path(result.checkpoint):
-        mlflow.log_artifact(str(result.tokenizer), "checkpoint")
-    if registered_model is None:
-        return None
-    return f"{registered_model}/{register_logged_checkpoint(registered_model)}"
-
-
 @dg.asset(
     partitions_def=domain_partitions,
     deps=["domain_corpus", "pretrained_checkpoint", "balanced_shards", "tokenizer"],
@@ -138,9 +122,7 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
             *list_shards(domain_dir / "train"), *list_shards(domain_dir / "val"),
             *([task_file] if config.downstream_strategies and task_file.is_file() else [])]
     lineage_inputs = input_entries(read, lake.base())
-    versions = {asset: read_stage_record(folder)["data_version"]
-                for asset, folder in (("pretrained_checkpoint", pretrained), ("domain_corpus", domain_dir))
-                if (folder / LINEAGE_RECORD).is_file()}
+    versions = data_versions({"pretrained_checkpoint": pretrained, "domain_corpus": domain_dir})
     results, published, version = [], None, None
     with mlflow_tracking.start_run(context, run_name=f"domain_adapted_checkpoint[{domain}]") as parent:
         mlflow.set_tag("adapt.strategy", config.strategy)
@@ -154,7 +136,9 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
                                   tags={"dagster.run_id": context.run_id, "dagster.partition": domain}):
                 result = adapt(**inputs, out_dir=target, config=adapt_config,
                                callbacks=[LogCallback(context.log), MlflowLogger(None)])
-                registered = _log_run(result, adapt_config, f"fm-pipeline-{domain}" if is_published else None)
+                tokenizer = [] if result.tokenizer.parent == Path(result.checkpoint) else [result.tokenizer]
+                registered = log_adaptation_run(result, adapt_config, f"fm-pipeline-{domain}" if is_published
+                                                else None, extra_files=tokenizer)
             results.append(result)
             if is_published:
                 published, version = result, registered

@@ -8,9 +8,7 @@ is registered as a new version of `fm-pipeline-lang-<lang>` (beside the domains'
 prefix keeps a language code from ever meaning a domain's model).
 """
 
-import math
 from functools import partial
-from pathlib import Path
 
 import dagster as dg
 import mlflow
@@ -20,14 +18,14 @@ from fm_pipeline.adaptation.language import RESULT_FILE, LanguageAdaptResult, ad
 from fm_pipeline.adaptation.language_config import LANGUAGE_STRATEGIES, SHARED_WEIGHT_STRATEGIES, LanguageAdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
-from fm_pipeline.defs.mlflow_logger import MlflowLogger, flatten, register_logged_checkpoint
+from fm_pipeline.defs.mlflow_logger import MlflowLogger, log_adaptation_run
 from fm_pipeline.defs.partitions import language_partitions
 from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
-from fm_pipeline.lake.lineage import input_entries, read_stage_record
+from fm_pipeline.lake.lineage import data_versions, input_entries
 from fm_pipeline.lake.parquet_io import list_shards
 from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
 from fm_pipeline.training.callbacks import LogCallback
@@ -55,22 +53,6 @@ class LanguageAdaptedCheckpointConfig(dg.Config):
     replay_share: float | None = None
     """Share of each batch drawn from the other languages' training text, against forgetting."""
     device: str | None = None
-
-
-def _log_run(result: LanguageAdaptResult, config: LanguageAdaptConfig, registered_model: str | None) -> str | None:
-    """Params, final metrics, the forgetting table and the checkpoint files into the active run; registers the
-    checkpoint folder (with its adapter files, if any) as a version of `registered_model` and returns
-    `<name>/<version>`, unless None."""
-    mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
-    mlflow.set_tag("adapt.strategy", config.strategy)
-    mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()
-                        if isinstance(v, (int, float)) and math.isfinite(v)})
-    mlflow.log_dict({"forgetting": result.forgetting()}, "forgetting.json")
-    for path in sorted(Path(result.checkpoint).iterdir()):
-        mlflow.log_artifact(str(path), "checkpoint")
-    if registered_model is None:
-        return None
-    return f"{registered_model}/{register_logged_checkpoint(registered_model)}"
 
 
 def _passed(result: LanguageAdaptResult) -> tuple[bool, dict[str, float | bool]]:
@@ -111,9 +93,7 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
     out = lake.path("language_adapted_checkpoint", lang)
     read = [pretrained / WEIGHTS, pretrained / CONFIG, tokenizer, *list_shards(shards / "train"),
             *list_shards(shards / "val")]
-    versions = {asset: read_stage_record(folder)["data_version"]
-                for asset, folder in (("pretrained_checkpoint", pretrained), ("balanced_shards", shards))
-                if (folder / LINEAGE_RECORD).is_file()}
+    versions = data_versions({"pretrained_checkpoint": pretrained, "balanced_shards": shards})
     make = partial(LanguageAdaptConfig.profile, config.profile)
     pivot = LanguageAdaptConfig().pivot
     has_pairs = lang != pivot and len(lake_translation_pairs([shards / "train", shards / "val"], lang, pivot)) >= 2
@@ -136,7 +116,9 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
                                   tags={"dagster.run_id": context.run_id, "dagster.partition": lang}):
                 result = adapt_language(pretrained, tokenizer, shards / "train", shards / "val", lang, target,
                                         adapt_config, callbacks=[LogCallback(context.log), MlflowLogger(None)])
-                registered = _log_run(result, adapt_config, f"fm-pipeline-lang-{lang}" if is_published else None)
+                mlflow.log_dict({"forgetting": result.forgetting()}, "forgetting.json")
+                registered = log_adaptation_run(result, adapt_config,
+                                                f"fm-pipeline-lang-{lang}" if is_published else None)
             results.append(result)
             if is_published:
                 published, version = result, registered
