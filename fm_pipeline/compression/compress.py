@@ -42,6 +42,7 @@ from fm_pipeline.evaluation import plots
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.staging import swapped_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint
+from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.tokenization.packed import PackedTokens
 
 
@@ -81,11 +82,13 @@ class CompressResult:
 def _build(
     name: str, teacher: nn.Module, data: TuneData, config: CompressConfig,
     built: dict[str, tuple[nn.Module, dict[str, Any]]], check_loss: Callable[[nn.Module], float] | None = None,
+    calibration: TuneData | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The compressed model of technique `name`, and what to record about how it was made. `built`: the
     candidates made so far, so `prune_int8` quantizes `prune_structured`'s model rather than pruning and
     fine-tuning again (the same seed and data would give the same model). `check_loss`: a model's loss on the
-    calibration text, for pruning to `prune_max_ppl_ratio`."""
+    calibration text, for pruning to `prune_max_ppl_ratio`; `calibration`: batches of that text, on which
+    structured pruning scores importance and refits (else the fine-tune text `data`)."""
     backend = resolve_backend(config.backend, next(teacher.parameters()).device, compiled=config.compile)
     if name == "dynamic_int8":
         return quantize_dynamic_int8(teacher, backend), {"backend": backend}
@@ -108,12 +111,16 @@ def _build(
         if name == "prune_int8" and "prune_structured" in built:
             model, details = built["prune_structured"]
         else:
-            model, removed = prune_structured(teacher, config.head_fraction, config.mlp_fraction, data,
-                                              config.importance_batches, config.recovery_steps, config.recovery_lr,
-                                              config.prune_max_ppl_ratio if check_loss else None, check_loss)
+            model, removed = prune_structured(teacher, config.head_fraction, config.mlp_fraction,
+                                              calibration or data, config.importance_batches, config.recovery_steps,
+                                              config.recovery_lr, config.prune_max_ppl_ratio if check_loss else None,
+                                              check_loss, config.reconstruct_batches, config.reconstruct_ridge)
             scale = removed.get("scale", 1.0)
             details = {"head_fraction": config.head_fraction * scale, "mlp_fraction": config.mlp_fraction * scale,
                        **({"check_ppl_ratio": removed["check_ppl_ratio"]} if "scale" in removed else {}),
+                       "calibration_text": "the domain's training documents" if calibration else "fine-tune tokens",
+                       "reconstruct_batches": config.reconstruct_batches,
+                       **({"reconstruction": removed["reconstruction"]} if "reconstruction" in removed else {}),
                        "recovery_steps": config.recovery_steps, "removed_heads": removed["heads"],
                        "layer_n_head": model.config.layer_n_head, "layer_d_ff": model.config.layer_d_ff}
         if name == "prune_int8":
@@ -133,6 +140,15 @@ def _build(
         model, ranks = low_rank(teacher, config.lowrank_energy, data, config.recovery_steps, config.recovery_lr)
         return model, {"energy": config.lowrank_energy, "ranks": ranks, "recovery_steps": config.recovery_steps}
     raise ValueError(f"unknown technique {name!r}")
+
+
+def _calibration_data(docs: Sequence[tuple[str, str]], sp: spm.SentencePieceProcessor, model_config: ModelConfig,
+                      config: CompressConfig) -> TuneData | None:
+    """Batches of the calibration documents (up to `calibration_tokens`); None when they do not fill one
+    training window."""
+    data = TuneData.from_texts((text for _, text in docs), sp, model_config, config.batch_size, config.seed,
+                               config.calibration_tokens)
+    return data if data.tokens.num_tokens >= data.objective.window_length(data.block_size) else None
 
 
 def _prompt(sp: spm.SentencePieceProcessor, docs: Sequence[tuple[str, str]], length: int) -> list[int]:
@@ -185,6 +201,7 @@ def compress(
     domain_docs, general_docs = list(domain_val_docs), list(general_val_docs)
     data = TuneData.open(train_tokens, sp, model_config, config.batch_size, config.seed)
     calibration = list(calibration_docs)
+    calibration_data = _calibration_data(calibration, sp, model_config, config) if calibration else None
 
     def check_loss(model: nn.Module) -> float:
         with threads(config.threads):
@@ -201,7 +218,7 @@ def compress(
             torch.manual_seed(config.seed)
             model, details = (teacher, {}) if name == BASELINE else _build(
                 name, teacher, data, config, {c.name: (loaded[c.name], c.details) for c in candidates},
-                check_loss if calibration else None)
+                check_loss if calibration else None, calibration_data)
             seconds = time.perf_counter() - start
             folder = save_compressed(staging / "candidates" / name, model, name, details)
             model, _ = load_compressed(folder)  # measure what was written, not what is in memory

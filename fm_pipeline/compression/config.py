@@ -27,15 +27,17 @@ TECHNIQUES = (
 )                            # LoRA and AdaLoRA on a pruned base (`builders.py`)
 CPU_SMALL = ("dynamic_int8", "weight_int4", "prune_int8")
 """The default profile's candidates, none fine-tuned. Dynamic int8 is fast where the CPU has int8 dot products
-(AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning then int8 the one meant to be at least
-1.3x faster than fp32 on AVX2-only CPUs too, where int8 products alone gain about 1.1x on the sample model (at 128
-wide, norms, attention and per-operator overhead cost as much as the products). Pruning removes up to a quarter
-of the heads and 5/8 of the MLP channels by Taylor importance on 8 batches, without recovery, shrunk until the
-domain's training documents lose at most 1.5% perplexity: the full share costs the pretrained sample model
-+1.2-1.3% but the domain-adapted ones +10-14%, where the budget keeps a quarter of it (+0.4-1.3% on validation).
-A recovery fine-tune on the general token files moves an adapted model off its domain (+8-30% measured), so
-there is none. The comparisons that cost a fine-tune each (QAT, magnitude and recovered pruning, distillation,
-low rank) and torchao's int8 path (several times slower than fp32 in eager mode on CPUs) run in "thorough"."""
+(AVX512-VNNI, AMX), weight-only int4 the smallest, and structured pruning then int8 the one that is at least 1.3x
+faster than fp32 on AVX2-only CPUs too, where int8 products alone gain about 1.1x on the sample model (at 128
+wide, norms, attention and per-operator overhead cost as much as the products). Pruning removes half of each
+layer's heads and 5/8 of its MLP channels by Taylor importance on the domain's training documents, then refits
+the attention output and MLP down projections by least squares to the adapted model's block outputs on that text
+(`reconstruct.py`: closed form, about a second). The cut alone costs an adapted model +6-12% domain perplexity; with
+the refit, +0-0.5% on validation. The fractions still shrink when the training documents lose more than 1.5%. A
+recovery fine-tune is no substitute: on the general token files it moves an adapted model off its domain (+8-30%),
+and on the domain's own text it trains the model further rather than recovering it. The comparisons that cost a
+fine-tune each (QAT, magnitude and recovered pruning, distillation, low rank) and torchao's int8 path (several
+times slower than fp32 in eager mode on CPUs) run in "thorough"."""
 CONTRACT = ("compression/method", "compression/size_ratio", "compression/ppl_ratio", "compression/speedup")
 
 
@@ -68,6 +70,13 @@ class CompressConfig:
     multiple of the teacher's, on the calibration documents (None: prune the configured fractions whatever
     they cost)."""
     calibration_max_docs: int | None = 16
+    """Calibration documents `prune_max_ppl_ratio` is checked on (None: all)."""
+    calibration_tokens: int = 65536
+    """About how many tokens of the calibration documents structured pruning scores importance and refits on."""
+    reconstruct_batches: int = 8
+    """Batches (of `batch_size` windows) on which structured pruning refits the kept weights to the unpruned
+    blocks' outputs (`reconstruct.reconstruct_pruned`); 0: no refit."""
+    reconstruct_ridge: float = 1e-2
     distill_steps: int = 300
     distill_lr: float = 2e-3
     student_layers: int | None = None
@@ -126,7 +135,8 @@ class CompressConfig:
         "thorough": every technique compared, longer fine-tunes, more timing rounds, and generation timed compiled
         (as deployed)."""
         if name == "cpu_small":
-            base = cls(techniques=CPU_SMALL, mlp_fraction=0.625, recovery_steps=0, prune_max_ppl_ratio=1.015,
+            base = cls(techniques=CPU_SMALL, head_fraction=0.5, mlp_fraction=0.625, recovery_steps=0,
+                       prune_max_ppl_ratio=1.015,
                        new_tokens=16)
         elif name == "thorough":
             base = cls(recovery_steps=300, qat_steps=300, distill_steps=1000, lottery_steps=300, lora_steps=300,

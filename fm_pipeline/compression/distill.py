@@ -34,12 +34,16 @@ def distillation_loss(
     averaged over the predicted positions (not -100, not padding). T² keeps the soft term's gradients on the
     scale of the hard one's as T changes."""
     keep = (targets != IGNORE_INDEX) & (targets != pad_id)
-    s, t = student_logits[keep].float(), teacher_logits[keep].float()
-    kl = F.kl_div(F.log_softmax(s / temperature, -1), F.log_softmax(t / temperature, -1), log_target=True,
-                  reduction="batchmean")
+    if bool(keep.all()):  # the common case: no copy of vocabulary-wide rows just to select them all
+        s, t, hard = student_logits.flatten(0, -2).float(), teacher_logits.flatten(0, -2).float(), targets.flatten()
+    else:
+        s, t, hard = student_logits[keep].float(), teacher_logits[keep].float(), targets[keep]
+    if temperature != 1.0:
+        s, t = s / temperature, t / temperature
+    kl = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
     loss = alpha * temperature**2 * kl
     if alpha < 1.0:
-        loss = loss + (1.0 - alpha) * F.cross_entropy(s, targets[keep])
+        loss = loss + (1.0 - alpha) * F.cross_entropy(s * temperature if temperature != 1.0 else s, hard)
     return loss
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from fm_pipeline.compression.modules import SparseLinear, set_module
+from fm_pipeline.compression.reconstruct import DEFAULT_RIDGE, reconstruct_pruned
 from fm_pipeline.compression.tuning import TuneData, tune
 from fm_pipeline.modeling.models import build_model
 
@@ -255,39 +256,53 @@ BUDGET_SCALES = (1.0, 0.75, 0.5, 0.25)
 def prune_structured(
     model: nn.Module, head_fraction: float = 0.25, mlp_fraction: float = 0.5, data: TuneData | None = None,
     importance_batches: int = 8, recovery_steps: int = 0, lr: float = 3e-4, max_ppl_ratio: float | None = None,
-    check_loss: Callable[[nn.Module], float] | None = None,
+    check_loss: Callable[[nn.Module], float] | None = None, reconstruct_batches: int = 0,
+    ridge: float = DEFAULT_RIDGE,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Remove the least important `head_fraction` of each layer's key/value head groups and `mlp_fraction` of
-    its MLP channels (at least one of each stays), then optionally fine-tune to recover. Returns the smaller
-    model and what was removed: {"heads": {layer: [query heads]}, "channels": {layer: [channels]}}.
+    its MLP channels (at least one of each stays), refit what remains to the unpruned blocks' outputs on
+    `reconstruct_batches` batches of `data` (`reconstruct.reconstruct_pruned`, ridge `ridge`; 0: no refit), then
+    optionally fine-tune to recover. Importance and refit both read `data`: give it the text of the model's use.
+    Returns the smaller model and what was removed: {"heads": {layer: [query heads]}, "channels": {layer:
+    [channels]}}, and with a refit "reconstruction": per block, the attention and MLP output errors before and
+    after.
 
     With `max_ppl_ratio` and `check_loss` (a model's mean loss on text of the use it is compressed for, say
     the domain's training documents), the fractions shrink by `BUDGET_SCALES` until the pruned model's
     perplexity there is within that multiple of the unpruned model's: a model that pruning hurts more (one
-    adapted to a narrow domain) loses less of itself. The shares are searched by bisection (the cost grows with
-    the share), and the smallest is kept when none fits. The returned
-    dict then also holds "scale" and "check_ppl_ratio"."""
+    adapted to a narrow domain) loses less of itself. The full share is tried first (with a refit it usually
+    fits), then the rest by bisection (the cost grows with the share); the smallest is kept when none fits. The
+    returned dict then also holds "scale" and "check_ppl_ratio"."""
     if (max_ppl_ratio is None) != (check_loss is None):
         raise ValueError("pruning to a perplexity budget needs both max_ppl_ratio and check_loss")
+    if reconstruct_batches and data is None:
+        raise ValueError("a refit after pruning needs calibration data")
     batches = data.batches(importance_batches) if data is not None and importance_batches else None
+    refit_batches = data.batches(reconstruct_batches) if reconstruct_batches else None
     head_scores, channel_scores = structure_importance(model, batches)
+
+    def cut(scale: float) -> tuple[nn.Module, dict[str, Any]]:
+        plan: dict[str, Any] = _removal(model, head_scores, channel_scores, head_fraction * scale,
+                                        mlp_fraction * scale)
+        pruned = remove_structures(model, plan["heads"], plan["channels"])
+        if refit_batches:
+            plan["reconstruction"] = reconstruct_pruned(model, pruned, refit_batches, ridge)
+        return pruned, plan
+
     if max_ppl_ratio is None:
-        removed = _removal(model, head_scores, channel_scores, head_fraction, mlp_fraction)
-        smaller = remove_structures(model, removed["heads"], removed["channels"])
+        smaller, removed = cut(1.0)
     else:
         base = check_loss(model)
-        tried: dict[int, tuple[nn.Module, dict[str, dict[int, list[int]]], float]] = {}
+        tried: dict[int, tuple[nn.Module, dict[str, Any], float]] = {}
 
-        def at(i: int) -> tuple[nn.Module, dict[str, dict[int, list[int]]], float]:
+        def at(i: int) -> tuple[nn.Module, dict[str, Any], float]:
             if i not in tried:
-                scale = BUDGET_SCALES[i]
-                plan = _removal(model, head_scores, channel_scores, head_fraction * scale, mlp_fraction * scale)
-                pruned = remove_structures(model, plan["heads"], plan["channels"])
+                pruned, plan = cut(BUDGET_SCALES[i])
                 tried[i] = pruned, plan, math.exp(check_loss(pruned) - base)
             return tried[i]
 
-        lo, hi = 0, len(BUDGET_SCALES) - 1  # the largest share within budget, by bisection: cost rises with it
-        while lo < hi:
+        lo, hi = (0, 0) if at(0)[2] <= max_ppl_ratio else (1, len(BUDGET_SCALES) - 1)
+        while lo < hi:  # the largest share within budget, by bisection: cost rises with it
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if at(mid)[2] <= max_ppl_ratio else (mid + 1, hi)
         smaller, removed, ratio = at(lo)

@@ -3,7 +3,7 @@ factorization, quantization-aware training, distillation): `training.finetune` o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,20 @@ class TuneData:
         sp = tokenizer if isinstance(tokenizer, spm.SentencePieceProcessor) else spm.SentencePieceProcessor(
             model_file=str(tokenizer))
         packed = tokens if isinstance(tokens, PackedTokens) else PackedTokens.open(Path(tokens), split)
+        return cls(packed, Objective.for_model(config, sp), config.block_size, batch_size, seed)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], sp: spm.SentencePieceProcessor, config: ModelConfig,
+                   batch_size: int = 16, seed: int = 0, max_tokens: int | None = None) -> TuneData:
+        """Batches from a few documents held in memory (a domain's training text for calibration), encoded as a
+        token file frames them (BOS ... EOS), in order until `max_tokens` are reached."""
+        documents, total = [], 0
+        for text in texts:
+            if max_tokens is not None and total >= max_tokens:
+                break
+            documents.append(sp.encode(text, add_bos=True, add_eos=True))
+            total += len(documents[-1])
+        packed = PackedTokens.from_documents(documents, sp.get_piece_size())
         return cls(packed, Objective.for_model(config, sp), config.block_size, batch_size, seed)
 
     def sampler(self) -> WindowSampler:

@@ -136,6 +136,19 @@ class PackedTokens:
             raise ValueError(f"{folder / header['offsets_file']}: offsets do not match the header")
         return cls(tokens, offsets, header)
 
+    @classmethod
+    def from_documents(cls, documents: Sequence[Sequence[int]], vocab_size: int) -> PackedTokens:
+        """A split held in memory, for text too small to be worth a file: each document's ids already framed
+        by BOS ... EOS, as in a token file."""
+        dtype = token_dtype(vocab_size)
+        lengths = [len(d) for d in documents]
+        offsets = np.zeros(len(documents) + 1, dtype=LENGTHS_DTYPE)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.fromiter((i for d in documents for i in d), dtype=dtype, count=int(offsets[-1]))
+        header = {"format": FORMAT, "version": VERSION, "dtype": dtype.str, "vocab_size": vocab_size,
+                  "tokens": int(offsets[-1]), "documents": len(documents)}
+        return cls(tokens, offsets, header)
+
     @property
     def num_tokens(self) -> int:
         return len(self.tokens)

@@ -67,8 +67,14 @@ def test_every_technique_is_measured_and_the_choice_is_published(result):
 
 def test_pruned_int8_is_the_pruned_model_quantized(result):
     pruned, both = result.candidate("prune_structured"), result.candidate("prune_int8")
-    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads", "mlp_fraction", "check_ppl_ratio"):
+    for key in ("layer_n_head", "layer_d_ff", "recovery_steps", "removed_heads", "mlp_fraction", "check_ppl_ratio",
+                "reconstruction"):
         assert both.details[key] == pruned.details[key]
+    # scored and refitted on the calibration documents, block by block, each projection closer to its parent's
+    assert pruned.details["calibration_text"] == "the domain's training documents"
+    assert pruned.details["reconstruct_batches"] == 8 and len(pruned.details["reconstruction"]) == 2
+    for block in pruned.details["reconstruction"]:
+        assert block["mlp_error_after"] < block["mlp_error_before"]
     # pruned to cpu_small's budget on the calibration documents: the share it settled on is recorded
     scale = pruned.details["mlp_fraction"] / 0.625
     assert scale in BUDGET_SCALES
@@ -106,7 +112,9 @@ def test_new_candidates_record_how_they_were_made(result, trained):
     assert sum(adalora["ranks"].values()) == adalora["budget"] == 2 * len(adalora["ranks"])
     lora = result.candidate("lora")  # its base is the configured cut (not pruning's budgeted one), plus the delta
     teacher, _ = load_checkpoint(trained.checkpoint)
-    base, _ = prune_structured(teacher.eval(), 0.25, 0.625, trained.data, importance_batches=1)
+    small = CompressConfig.profile("cpu_small")
+    base, _ = prune_structured(teacher.eval(), small.head_fraction, small.mlp_fraction, trained.data,
+                               importance_batches=1)
     assert lora.details["layer_d_ff"] == base.config.layer_d_ff
     assert lora.metrics["params"] > count_weights(base)
     assert result.candidate("static_int8").details["kernel"] == "torch._int_mm"

@@ -27,7 +27,7 @@ from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import data_versions, input_entries
 from fm_pipeline.lake.parquet_io import list_shards
 
-CODE_VERSION = "4"
+CODE_VERSION = "5"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
 
 
@@ -45,6 +45,13 @@ class CompressedModelConfig(dg.Config):
     prune_max_ppl_ratio: float | None = None
     """Structured pruning shrinks its fractions until the domain's training documents' perplexity is within this
     multiple of the adapted model's; unset: the profile's (1.015 in "cpu_small", none in "thorough")."""
+    head_fraction: float | None = None
+    mlp_fraction: float | None = None
+    """Structured pruning's shares of each layer's head groups and MLP channels (the profile's when unset:
+    0.5 and 0.625 in "cpu_small")."""
+    reconstruct_batches: int | None = None
+    """Batches of the domain's training text on which structured pruning refits the kept weights to the
+    adapted model's block outputs (0: no refit; the profile's, 8, when unset)."""
     recovery_steps: int | None = None
     qat_steps: int | None = None
     distill_steps: int | None = None
