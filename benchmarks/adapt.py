@@ -26,12 +26,12 @@ from typing import Any
 
 import torch
 
-from fm_pipeline.adaptation import STRATEGIES, AdaptConfig, adapt
+from fm_pipeline.adaptation.adapt import adapt
+from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.curation.domain_corpus import DomainCorpusConfig, build_domain_corpus, domain_input
 from fm_pipeline.curation.filter_stage import FilterConfig
-from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
-from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards, read_docs
 from fm_pipeline.lake.paths import DOMAINS, domain_corpus_root, lake_root
 
 MAX_GENERAL_RISE = 0.10  # the target: general perplexity rises by less than 10%

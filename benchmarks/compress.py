@@ -40,8 +40,7 @@ from fm_pipeline.compression.compress import CompressResult, compress
 from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
 from fm_pipeline.compression.measure import speed
 from fm_pipeline.compression.quantize import quantize_dynamic_int8, resolve_backend
-from fm_pipeline.evaluation.perplexity import read_docs
-from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards, read_docs
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.modeling.models import build_model
 

@@ -24,7 +24,7 @@ import torch
 
 from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set, udhr_parallel_set
 from fm_pipeline.downstream.evaluate import AFTER, BEFORE, evaluate_downstream, scores_to_dicts
-from fm_pipeline.downstream.finetune import STRATEGIES, TaskTrainConfig
+from fm_pipeline.downstream.task_config import STRATEGIES, TaskTrainConfig
 from fm_pipeline.downstream.tasks import TASKS
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.paths import lake_root

@@ -41,9 +41,9 @@ from fm_pipeline.adaptation.lora import (
 from fm_pipeline.adaptation.probe import probe_accuracy
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr, layer_groups
 from fm_pipeline.adaptation.vocab import extend_tokenizer, find_terms, grow_vocabulary, tokens_per_word
-from fm_pipeline.evaluation.perplexity import evaluate_texts, read_docs
+from fm_pipeline.evaluation.perplexity import evaluate_texts
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
-from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards, read_docs
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.modeling.objectives import Objective, make_batch

@@ -41,8 +41,8 @@ from fm_pipeline.adaptation.lora import (
     save_adapter,
     unload_lora,
 )
-from fm_pipeline.evaluation.perplexity import evaluate_texts, read_docs
-from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards
+from fm_pipeline.evaluation.perplexity import evaluate_texts
+from fm_pipeline.lake.parquet_io import ShardWriter, iter_rows, list_shards, read_docs
 from fm_pipeline.lake.staging import staged_dir
 from fm_pipeline.modeling.checkpoint import load_checkpoint, save_checkpoint
 from fm_pipeline.training.callbacks import TrainingCallback

@@ -187,7 +187,7 @@ def compress(
 
     train_tokens: a tokenized_corpus folder (its `train` split is read) or an open `PackedTokens`, the text
     of the fine-tunes (recovery, QAT, distillation). Validation docs are (lang, text) pairs, e.g. from
-    `evaluation.perplexity.read_docs`: domain perplexity decides the budget, general perplexity is reported.
+    `lake.parquet_io.read_docs`: domain perplexity decides the budget, general perplexity is reported.
     calibration_docs: text of the model's use other than the validation documents (the domain's training
     documents), on which structured pruning measures its `prune_max_ppl_ratio`; without it pruning takes the
     configured fractions.

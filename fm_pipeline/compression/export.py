@@ -30,7 +30,7 @@ from fm_pipeline.compression.modules import (
     set_module,
 )
 from fm_pipeline.lake.staging import swapped_dir
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 

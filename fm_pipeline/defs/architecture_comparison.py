@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import mlflow
 
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.modeling.checkpoint import load_config
+from fm_pipeline.modeling.checkpoint_files import load_config
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.equal_compute import COLUMNS, comparison_row, variant_config, variant_name
+
+if TYPE_CHECKING:
+    import mlflow
 
 FLAT_KEYS = ("val_loss", "val_ppl", "val_bpb", "tokens_per_s", "parameters_total", "parameters_active")
 """Per row, also flat metadata entries `comparison/<model>/<key>` and metrics of the parent MLflow run."""
@@ -28,6 +30,8 @@ def train_compared(context: dg.OpExecutionContext, config: TrainConfig, publishe
     nested MLflow run; [] without variants. The rows also go into the parent run (`comparison.json`, metrics)."""
     if not names:
         return []
+    import mlflow  # in the train op's process, which has it already (see `defs.resources`)
+
     trained = load_config(Path(published["checkpoint"]))
     rows = [comparison_row(variant_name(trained), published, published=True)]
     for name in names:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import mlflow
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -50,6 +49,8 @@ def lake_path(path: Path) -> dg.MetadataValue:
 def mlflow_run_link(run_id: str) -> dg.MetadataValue:
     """A link to the run in the MLflow UI when tracking is a server; else where the run is stored and how to
     open it."""
+    import mlflow  # with the run that produced `run_id`, not with the code location (see `defs.resources`)
+
     uri = mlflow.get_tracking_uri()
     if uri.startswith(("http://", "https://")):
         experiment = mlflow.get_run(run_id).info.experiment_id

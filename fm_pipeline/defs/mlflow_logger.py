@@ -2,7 +2,8 @@
 (the library's logging interface) that lives in the Dagster layer, as only its assets and the op's torchrun
 launcher (`train_launch`) log to MLflow.
 
-The caller owns the MLflow run (the Dagster resource starts and ends it); this only writes into it.
+The caller owns the MLflow run (the Dagster resource starts and ends it); this only writes into it. MLflow is
+imported by the functions that log, in the training process, not when the code location loads (`defs.resources`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.training.callbacks import RunInfo, TrainingCallback, TrainResult
 
 
@@ -49,12 +46,16 @@ class MlflowLogger(TrainingCallback):
 
     @staticmethod
     def _run_id() -> str:
+        import mlflow
+
         run = mlflow.active_run()
         if run is None:
             raise RuntimeError("MlflowLogger needs an active MLflow run (mlflow.start_run) around training")
         return run.info.run_id
 
     def on_train_start(self, info: RunInfo) -> None:
+        import mlflow
+
         self._run_id()
         params = {
             **flatten(info.config.to_dict()),
@@ -70,14 +71,20 @@ class MlflowLogger(TrainingCallback):
         mlflow.log_artifact(str(self.tokenizer_path))
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        import mlflow
+
         mlflow.log_metrics({f"train/{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=step)
 
     def on_eval(self, step: int, metrics: dict[str, float]) -> None:
+        import mlflow
+
         mlflow.log_metrics({f"eval/{k}": v for k, v in metrics.items() if math.isfinite(v)}, step=step)
 
     def on_train_end(self, result: TrainResult) -> None:
         """Upload the model files (not the optimizer state) with the tokenizer, so the registered version
         is self-contained, then register it."""
+        import mlflow
+
         self._run_id()
         files = [result.checkpoint / WEIGHTS, result.checkpoint / CONFIG]
         for path in [*files, *([self.tokenizer_path] if self.tokenizer_path else [])]:
@@ -92,6 +99,9 @@ def register_checkpoint(name: str, source_uri: str, run_id: str) -> int:
     A plain safetensors folder is not an MLflow-format model, so `runs:/` URIs do not resolve for it and
     `mlflow.register_model` on its artifact URI would not record the run; the client API does both.
     """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
     client = MlflowClient()
     try:
         client.create_registered_model(name)
@@ -104,6 +114,8 @@ def register_checkpoint(name: str, source_uri: str, run_id: str) -> int:
 def register_logged_checkpoint(name: str, artifact_path: str = "checkpoint") -> int:
     """Register the folder `artifact_path` the active run has logged as a new version of `name`, tag the run
     `registered_model_version: <name>/<version>` and return the version."""
+    import mlflow
+
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("registering a logged checkpoint needs an active MLflow run")
@@ -117,6 +129,8 @@ def log_adaptation_run(result: Any, config: Any, registered_model: str | None,
     """An adaptation (domain or language) into the active run: its config as params, `adapt.strategy`, finite
     final metrics, the checkpoint folder and `extra_files` as `checkpoint/`; then registers that folder as a
     version of `registered_model` and returns `<name>/<version>`, unless None."""
+    import mlflow
+
     mlflow.log_params({k: str(v) for k, v in flatten({"adapt": config.to_dict()}).items()})
     mlflow.set_tag("adapt.strategy", config.strategy)
     mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()

@@ -1,18 +1,21 @@
-"""Resources: where the lake is, and MLflow tracking with exactly one run per asset or op execution."""
+"""Resources: where the lake is, and MLflow tracking with exactly one run per asset or op execution.
+
+MLflow is imported when a run starts, not with the code location: loading `fm_pipeline.definitions` (every CLI
+command, the forkserver that forks the steps, each Kubernetes pod) would otherwise pay about a second for it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import mlflow
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.utils.time import get_current_time_millis
 
 from fm_pipeline.lake import paths
+
+if TYPE_CHECKING:
+    import mlflow
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -42,6 +45,8 @@ class MlflowTracking(dg.ConfigurableResource):
         return self.tracking_uri or paths.mlflow_tracking_uri()
 
     def _experiment_id(self) -> str:
+        import mlflow
+
         existing = mlflow.get_experiment_by_name(self.experiment)
         if existing is not None:
             return existing.experiment_id
@@ -58,6 +63,8 @@ class MlflowTracking(dg.ConfigurableResource):
         tags: dict[str, str] | None = None,
     ) -> Iterator[mlflow.ActiveRun]:
         """An MLflow run tagged with the Dagster run id, asset key and partition of `context`."""
+        import mlflow
+
         uri = self.resolved_uri()
         if uri.startswith("sqlite:"):
             paths.pipeline_home().joinpath("mlflow").mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,11 @@ class MlflowTracking(dg.ConfigurableResource):
     ) -> None:
         """Params, metrics (at step 0), tags and artifacts (by folder in the run, None for its root) into the run
         `run_id`, open or ended: by id, so a run another step started keeps its own start and end."""
-        client = mlflow.MlflowClient(self.resolved_uri())
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.utils.time import get_current_time_millis
+
+        client = MlflowClient(self.resolved_uri())
         now = get_current_time_millis()
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
                          params=[Param(k, str(v)) for k, v in (params or {}).items()],

@@ -25,7 +25,7 @@ from fm_pipeline.adaptation.config import STRATEGIES
 from fm_pipeline.adaptation.language_config import LANGUAGE_STRATEGIES
 from fm_pipeline.defs.assets.domain_adapted_checkpoint import DomainAdaptedCheckpointConfig
 from fm_pipeline.defs.assets.language_adapted_checkpoint import LanguageAdaptedCheckpointConfig
-from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
+from fm_pipeline.downstream.task_config import STRATEGIES as TASK_STRATEGIES
 from fm_pipeline.training.equal_compute import MOE_PREFIX
 
 PUBLISHED_STRATEGY = DomainAdaptedCheckpointConfig().strategy

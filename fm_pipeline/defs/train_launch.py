@@ -6,7 +6,8 @@ rank 0, the op's MLflow run and Dagster Pipes:
 With `--mlflow-run-id` rank 0 logs into that (already created) MLflow run, so the launching op keeps the run's
 lifecycle. Launched through Dagster Pipes (`PipesSubprocessClient`), rank 0 also streams its progress into the
 op's log and reports the result as a Pipes message, so the op needs no shared file. Neither Dagster nor MLflow
-is imported by the other ranks.
+is imported by the other ranks. The training code (torch) is imported when the launch runs, not when the code
+location (which holds this module) loads.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from contextlib import ExitStack
 from typing import Any
 
 from fm_pipeline.training.callbacks import LogCallback, RunInfo, TrainingCallback, TrainResult
-from fm_pipeline.training.run import arguments, is_main_rank, result_to_json, run
 
 PIPES_CONTEXT_ENV = "DAGSTER_PIPES_CONTEXT"  # set by a Dagster Pipes client that launched this process
 
@@ -39,10 +39,14 @@ class PipesCallback(TrainingCallback):
         self.log.on_eval(step, metrics)
 
     def on_train_end(self, result: TrainResult) -> None:
+        from fm_pipeline.training.run import result_to_json
+
         self.pipes.report_custom_message(json.loads(result_to_json(result)))
 
 
 def main(argv: list[str] | None = None) -> None:
+    from fm_pipeline.training.run import arguments, is_main_rank, run
+
     parser = arguments()
     parser.add_argument("--mlflow-run-id",
                         help="log into this existing MLflow run (MLFLOW_TRACKING_URI picks the store)")

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fm_pipeline.downstream.finetune import TaskTrainConfig, predict, train_task_model
+from fm_pipeline.downstream.finetune import predict, train_task_model
 from fm_pipeline.downstream.metrics import macro_f1
+from fm_pipeline.downstream.task_config import TaskTrainConfig
 from fm_pipeline.downstream.tasks import CLASSIFICATION, Example, TaskData, TaskSpec
 
 SAMPLE_REFERENCE = Path(__file__).resolve().parents[1] / "sample_data" / "raw" / "reference_data"

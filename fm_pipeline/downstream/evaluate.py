@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.downstream.finetune import STRATEGIES, TaskTrainConfig, run_strategy
+from fm_pipeline.downstream.finetune import run_strategy
+from fm_pipeline.downstream.task_config import STRATEGIES, TaskTrainConfig
 from fm_pipeline.downstream.tasks import TASK_ROOT, TASKS, read_task
 
 BEFORE, AFTER = "pretrained", "adapted"

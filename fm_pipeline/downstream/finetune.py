@@ -24,32 +24,11 @@ import torch.nn.functional as F
 from fm_pipeline.adaptation.schedules import GradualUnfreezing, discriminative_lr
 from fm_pipeline.downstream.heads import IGNORE, Encoded, TaskModel, collate, encode, task_layer_groups
 from fm_pipeline.downstream.metrics import macro_f1, span_f1
+from fm_pipeline.downstream.task_config import STRATEGIES, TaskTrainConfig
 from fm_pipeline.downstream.tasks import TAGGING, Example, TaskData
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.training.loop import resolve_device
 from fm_pipeline.training.optim import build_optimizer, build_scheduler
-
-STRATEGIES = ("full", "gradual_unfreezing", "discriminative_lr", "knowledge_distillation", "multi_task_learning")
-
-
-@dataclass
-class TaskTrainConfig:
-    epochs: int = 8
-    batch_size: int = 16
-    lr: float = 1e-3
-    """Peak rate of the top group (heads and top block); `full` trains every parameter at it."""
-    warmup_share: float = 0.1
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    max_len: int = 128
-    """Tokens per example (BOS included), at most the model's block size."""
-    dropout: float = 0.1
-    layer_lr_decay: float = 2.6
-    kd_temperature: float = 2.0
-    kd_alpha: float = 0.5
-    seed: int = 0
-    device: str = "cpu"
 
 
 @dataclass

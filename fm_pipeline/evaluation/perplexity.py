@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 from fm_pipeline.modeling.models import IGNORE_INDEX
 from fm_pipeline.modeling.objectives import Objective
 from fm_pipeline.tokenization.packed import PackedTokens
@@ -200,9 +198,3 @@ def evaluate_packed(
         tally.add(nats, predicted, tokens, tokens * bytes_per_token)
     model.train(was_training)
     return tally.metrics()
-
-
-def read_docs(folder: Path) -> Iterator[tuple[str, str]]:
-    """(lang, text) of every row of a folder of Parquet shards, such as `balanced_shards/val`."""
-    for row in iter_rows(list_shards(Path(folder)), columns=["lang", "text"]):
-        yield row["lang"], row["text"]

@@ -13,13 +13,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-
 _PNG_METADATA = {"Software": None}
 _DPI = 80
+
+
+def _pyplot() -> Any:
+    """pyplot on the Agg backend, imported at the first plot rather than with this module: the code location
+    imports this module, and pyplot would cost every load of it a quarter second."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -27,7 +33,7 @@ def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=_DPI, metadata=_PNG_METADATA)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -38,7 +44,7 @@ def language_mix(before: Mapping[str, float], after: Mapping[str, float], path: 
     langs = sorted(set(before) | set(after) | set(target or {}), key=lambda lang: (-before.get(lang, 0), lang))
     series = [("before", before), ("after", after)] + ([("target", target)] if target else [])
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(langs) + 2), 3.2))
+    fig, ax = _pyplot().subplots(figsize=(max(5.0, 0.45 * len(langs) + 2), 3.2))
     for i, (label, amounts) in enumerate(series):
         total = sum(amounts.values()) or 1.0
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(langs))]
@@ -53,7 +59,7 @@ def language_mix(before: Mapping[str, float], after: Mapping[str, float], path: 
 def loss_curve(train: Sequence[tuple[float, float]], path: Path, val: Sequence[tuple[float, float]] = (),
                title: str = "Loss") -> Path:
     """Training loss (and validation loss, if given) by step; each series is (step, loss) pairs."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    fig, ax = _pyplot().subplots(figsize=(5.5, 3.2))
     if train:
         ax.plot(*zip(*train, strict=True), label="train", marker="." if len(train) < 30 else None)
     if val:
@@ -70,7 +76,7 @@ def size_vs_perplexity(points: Sequence[Mapping[str, Any]], path: Path, title: s
                        chosen: str | None = None, budget_ppl: float | None = None) -> Path:
     """One labelled point per model: `size_mb` on x, `ppl` on y (log scale when the range is wide); the `chosen`
     label stands out, and `budget_ppl` is drawn as the quality budget's line."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = _pyplot().subplots(figsize=(5.5, 3.5))
     for point in points:
         picked = point["label"] == chosen
         ax.scatter(point["size_mb"], point["ppl"], s=60 if picked else 40, color="C3" if picked else "C0")

@@ -120,3 +120,9 @@ def iter_rows(paths: Iterable[Path], columns: list[str] | None = None) -> Iterat
 def count_rows(paths: Iterable[Path]) -> int:
     """Rows in Parquet files, read from their footers only."""
     return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def read_docs(folder: Path) -> Iterator[tuple[str, str]]:
+    """(lang, text) of every row of a folder of Parquet shards, such as `balanced_shards/val`."""
+    for row in iter_rows(list_shards(Path(folder)), columns=["lang", "text"]):
+        yield row["lang"], row["text"]

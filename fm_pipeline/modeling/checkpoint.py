@@ -20,15 +20,9 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from fm_pipeline.lake.staging import recover, swapped_dir
+from fm_pipeline.modeling.checkpoint_files import CONFIG, IDENTITY, STATE, WEIGHTS, load_config
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
-
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-STATE = "training_state.pt"
-IDENTITY = "run_identity.json"
-"""What run a step checkpoint belongs to (see `training.resume`): the training-relevant config, the tokenizer
-checksum and the token files' version."""
 
 
 def save_checkpoint(
@@ -46,11 +40,6 @@ def save_checkpoint(
         if state is not None:
             torch.save(state, staging / STATE)
     return folder
-
-
-def load_config(folder: Path) -> ModelConfig:
-    """The model config of a checkpoint folder (its `config.json`), without building the model."""
-    return ModelConfig.from_dict(json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8")))
 
 
 def load_checkpoint(folder: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelConfig]:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fm_pipeline.modeling.checkpoint import load_config
+from fm_pipeline.modeling.checkpoint_files import load_config
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.sizing import count_parameters, flops_per_token
 from fm_pipeline.training.config import TrainConfig

@@ -23,8 +23,9 @@ from safetensors.torch import load_model
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from fm_pipeline.evaluation.perplexity import evaluate_packed, evaluate_texts, flat_metrics, read_docs
+from fm_pipeline.evaluation.perplexity import evaluate_packed, evaluate_texts, flat_metrics
 from fm_pipeline.lake.layout import TRAIN, VAL
+from fm_pipeline.lake.parquet_io import read_docs
 from fm_pipeline.modeling import checkpoint as ckpt
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from fm_pipeline.lake.atomic import remove_path
-from fm_pipeline.modeling.checkpoint import STATE
+from fm_pipeline.modeling.checkpoint_files import STATE
 
 STEP_PREFIX = "step-"
 STATE_SUFFIX = ".train_state"

@@ -4,8 +4,8 @@ import pytest
 import sentencepiece as spm
 import torch
 
-from fm_pipeline.adaptation import STRATEGIES, AdaptConfig, adapt
-from fm_pipeline.adaptation.adapt import RESULT_FILE
+from fm_pipeline.adaptation.adapt import RESULT_FILE, adapt
+from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.adaptation.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, load_adapted
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 from fm_pipeline.training.callbacks import TrainingCallback

@@ -13,7 +13,8 @@ from fm_pipeline.defs.assets.pretrained_checkpoint import LOSS_PLOT, checkpoint_
 from fm_pipeline.defs.resources import LakeResource
 from fm_pipeline.evaluation.baselines import token_counts
 from fm_pipeline.lake.lineage import write_stage_record
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+from fm_pipeline.modeling.checkpoint import load_checkpoint
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.tokenization.packed import PackedTokens, tokenizer_checksum
 from fm_pipeline.training.loop import train
 from fm_pipeline_tests.training.tiny_corpus import tiny_config

@@ -12,8 +12,9 @@ import torch
 
 from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set
 from fm_pipeline.downstream.evaluate import AFTER, BEFORE, downstream_metrics, downstream_rows, evaluate_downstream
-from fm_pipeline.downstream.finetune import STRATEGIES, TaskTrainConfig, run_strategy, train_task_model
+from fm_pipeline.downstream.finetune import run_strategy, train_task_model
 from fm_pipeline.downstream.heads import IGNORE, TaskModel, collate, encode, task_layer_groups
+from fm_pipeline.downstream.task_config import STRATEGIES, TaskTrainConfig
 from fm_pipeline.downstream.tasks import read_task
 from fm_pipeline.modeling.checkpoint import load_checkpoint
 

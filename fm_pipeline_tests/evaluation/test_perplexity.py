@@ -5,7 +5,8 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
-from fm_pipeline.evaluation.perplexity import LossTally, document_windows, evaluate_packed, evaluate_texts, read_docs
+from fm_pipeline.evaluation.perplexity import LossTally, document_windows, evaluate_packed, evaluate_texts
+from fm_pipeline.lake.parquet_io import read_docs
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.models import build_model
 from fm_pipeline.modeling.objectives import Objective, fit_to_tokenizer

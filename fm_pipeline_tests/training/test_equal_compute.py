@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from fm_pipeline.modeling.checkpoint import load_config
+from fm_pipeline.modeling.checkpoint_files import load_config
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.training.equal_compute import (
     COLUMNS,

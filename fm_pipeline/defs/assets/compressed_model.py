@@ -9,11 +9,7 @@ import math
 from functools import partial
 
 import dagster as dg
-import mlflow
 
-from fm_pipeline.compression.compress import compress
-from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
-from fm_pipeline.compression.export import CONFIG, WEIGHTS
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata, plot
 from fm_pipeline.defs.mlflow_logger import flatten, register_logged_checkpoint
@@ -21,11 +17,11 @@ from fm_pipeline.defs.partitions import domain_partitions
 from fm_pipeline.defs.policies import COMPRESSION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
-from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.fingerprint import data_files
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import data_versions, input_entries
-from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards, read_docs
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 
 CODE_VERSION = "5"
 """Bump when a change to the techniques, their measurement or the selection changes the published model."""
@@ -94,6 +90,11 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     """The adapted model of one domain quantized, pruned, distilled and factorized; the best candidate within
     the perplexity budget is published with a generate CLI that needs no training code. Its `_lineage.json`
     names the adapted checkpoint it was made from, by data version."""
+    import mlflow
+
+    from fm_pipeline.compression.compress import compress
+    from fm_pipeline.compression.config import TECHNIQUES, CompressConfig
+
     domain = context.partition_key
     for name in config.techniques or []:
         if name not in TECHNIQUES:

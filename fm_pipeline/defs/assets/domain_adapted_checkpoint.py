@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import mlflow
 
-from fm_pipeline.adaptation.adapt import adapt
 from fm_pipeline.adaptation.config import STRATEGIES, AdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
@@ -21,16 +19,14 @@ from fm_pipeline.defs.policies import ADAPTATION, training_asset_args
 from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.downstream.evaluate import AFTER, BEFORE, downstream_metrics, downstream_rows, evaluate_downstream
-from fm_pipeline.downstream.finetune import STRATEGIES as TASK_STRATEGIES
-from fm_pipeline.downstream.finetune import TaskTrainConfig
+from fm_pipeline.downstream.task_config import STRATEGIES as TASK_STRATEGIES
+from fm_pipeline.downstream.task_config import TaskTrainConfig
 from fm_pipeline.downstream.tasks import TASK_OF_DOMAIN, TASK_ROOT, task_path
-from fm_pipeline.evaluation.perplexity import read_docs
 from fm_pipeline.lake.layout import TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import data_versions, input_entries
-from fm_pipeline.lake.parquet_io import list_shards
+from fm_pipeline.lake.parquet_io import list_shards, read_docs
 from fm_pipeline.lake.paths import DOMAINS
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.training.callbacks import LogCallback
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "domain_ppl", "domain_bpb", "general_ppl",
@@ -70,6 +66,14 @@ def _downstream(config: DomainAdaptedCheckpointConfig, domain: str, pretrained: 
     """The domain's task fine-tuned and scored before and after adaptation: flat metrics and table rows."""
     if not config.downstream_strategies or domain not in TASK_OF_DOMAIN:
         return {}, []
+    from fm_pipeline.downstream.evaluate import (
+        AFTER,
+        BEFORE,
+        downstream_metrics,
+        downstream_rows,
+        evaluate_downstream,
+    )
+
     root = Path(config.downstream_task_root) if config.downstream_task_root else TASK_ROOT
     scores = evaluate_downstream({BEFORE: (pretrained, tokenizer), AFTER: (published.checkpoint, published.tokenizer)},
                                  [TASK_OF_DOMAIN[domain]], config.downstream_strategies,
@@ -101,6 +105,10 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     """The pretrained model adapted to one domain by the configured strategy, with domain and general
     perplexity before and after, a domain probe, and a table comparing the strategies tried. Its
     `_lineage.json` names the pretrained checkpoint and the domain corpus it was made from, by data version."""
+    import mlflow
+
+    from fm_pipeline.adaptation.adapt import adapt
+
     domain = context.partition_key
     for name in [config.strategy, *config.compare]:
         if name not in STRATEGIES:

@@ -9,12 +9,10 @@ prefix keeps a language code from ever meaning a domain's model).
 """
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import mlflow
 
-from fm_pipeline.adaptation.alignment import lake_translation_pairs
-from fm_pipeline.adaptation.language import RESULT_FILE, LanguageAdaptResult, adapt_language
 from fm_pipeline.adaptation.language_config import LANGUAGE_STRATEGIES, SHARED_WEIGHT_STRATEGIES, LanguageAdaptConfig
 from fm_pipeline.defs.configs import library_config
 from fm_pipeline.defs.metadata import checkpoint_metadata
@@ -27,8 +25,11 @@ from fm_pipeline.defs.tables import markdown_table
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import data_versions, input_entries
 from fm_pipeline.lake.parquet_io import list_shards
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.training.callbacks import LogCallback
+
+if TYPE_CHECKING:
+    from fm_pipeline.adaptation.language import LanguageAdaptResult
 
 TABLE_COLUMNS = ["strategy", "trainable_params", "trainable_share", "lang_ppl", "lang_bpb", "others_ppl",
                  "max_forgetting", "retrieval", "wall_s"]
@@ -55,7 +56,7 @@ class LanguageAdaptedCheckpointConfig(dg.Config):
     device: str | None = None
 
 
-def _passed(result: LanguageAdaptResult) -> tuple[bool, dict[str, float | bool]]:
+def _passed(result: "LanguageAdaptResult") -> tuple[bool, dict[str, float | bool]]:
     """The target language's bits per byte went down; a strategy that changes shared weights kept every other
     language's perplexity within `MAX_FORGETTING`; alignment did not lose retrieval accuracy."""
     m = result.metrics()
@@ -84,6 +85,11 @@ def language_adapted_checkpoint(context: dg.AssetExecutionContext, config: Langu
     """The pretrained model adapted to one language by the configured strategy, with that language's perplexity
     before and after, a forgetting table over the other languages, and a table comparing the strategies tried.
     Its `_lineage.json` names the pretrained checkpoint and the balanced shards it was made from."""
+    import mlflow
+
+    from fm_pipeline.adaptation.alignment import lake_translation_pairs
+    from fm_pipeline.adaptation.language import RESULT_FILE, LanguageAdaptResult, adapt_language
+
     lang = context.partition_key
     for name in [config.strategy, *config.compare]:
         if name not in LANGUAGE_STRATEGIES:

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import dagster as dg
-import mlflow
 import sentencepiece as spm
 
 from fm_pipeline.defs.architecture_comparison import comparison_metadata, train_compared
@@ -36,15 +35,14 @@ from fm_pipeline.defs.resources import LakeResource, MlflowTracking
 from fm_pipeline.defs.sizing_metadata import sizing_metadata
 from fm_pipeline.defs.stages import finish_stage
 from fm_pipeline.defs.tables import markdown_table
-from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set
-from fm_pipeline.downstream.finetune import TaskTrainConfig
-from fm_pipeline.evaluation import plots, sample
+from fm_pipeline.downstream.task_config import TaskTrainConfig
+from fm_pipeline.evaluation import plots
 from fm_pipeline.evaluation.baselines import token_counts, unigram_entropy
 from fm_pipeline.lake.fingerprint import data_files
 from fm_pipeline.lake.layout import LINEAGE_RECORD, TOKENIZER_MODEL
 from fm_pipeline.lake.lineage import input_entries, read_stage_record
 from fm_pipeline.lake.parquet_io import list_shards
-from fm_pipeline.modeling.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+from fm_pipeline.modeling.checkpoint_files import CONFIG, WEIGHTS
 from fm_pipeline.modeling.config import ModelConfig
 from fm_pipeline.modeling.selection import Decision, Requirements, decide_architecture
 from fm_pipeline.modeling.sizing import memory_estimate
@@ -52,8 +50,6 @@ from fm_pipeline.tokenization.packed import PackedTokens, header_path, tokenizer
 from fm_pipeline.training.callbacks import Deadline, EvalHistory, LogCallback, TrainingTimeout
 from fm_pipeline.training.config import TrainConfig
 from fm_pipeline.training.equal_compute import compared_variants
-from fm_pipeline.training.loop import TRAIN_CONFIG, train
-from fm_pipeline.training.run import RESULT_FILE
 from fm_pipeline.training.step_checkpoints import state_dir
 
 PROMPTS = ("The library opened its doors", "El mercado del pueblo", "오늘 아침에", "今天的天气", "La ville de")
@@ -177,6 +173,8 @@ def train_model(context: dg.OpExecutionContext, plan: dict, mlflow_tracking: Mlf
     per GPU), is retried with backoff when it fails (a lost node, the MLflow server), and stops, without a retry,
     past the plan's maximum runtime. With `resume="auto"` a retry, or a rerun after the step's process was
     killed, continues from the newest step checkpoint of the same run."""
+    import mlflow
+
     config = TrainConfig.from_dict(plan["train_config"])
     deadline = Deadline(float(plan["max_runtime_s"] if plan.get("max_runtime_s") is not None
                               else TRAINING_MAX_RUNTIME_S))
@@ -207,6 +205,8 @@ def _train_once(context: dg.OpExecutionContext, config: TrainConfig, run_id: str
     than one device; the result as a dict. The checkpoint becomes a version of `registered_model` unless None."""
     if devices > 1:
         return _train_distributed(context, config, devices, run_id, tracking, deadline.remaining(), registered_model)
+    from fm_pipeline.training.loop import train
+
     evals = EvalHistory()
     trained = train(config, [LogCallback(context.log), MlflowLogger(registered_model), evals, deadline])
     return {**asdict(trained), "checkpoint": str(trained.checkpoint), "evals": evals.evals}
@@ -217,6 +217,8 @@ def _train_distributed(context: dg.OpExecutionContext, config: TrainConfig, devi
                        registered_model: str | None = REGISTERED_MODEL) -> dict:
     """torchrun as a Dagster Pipes subprocess: rank 0 streams progress into this op's log and reports the
     result as a Pipes message; it logs into this op's MLflow run."""
+    from fm_pipeline.training.run import RESULT_FILE
+
     out = Path(config.out_dir)
     states = state_dir(out)  # not out_dir: publishing replaces that folder whole
     states.mkdir(parents=True, exist_ok=True)
@@ -242,6 +244,11 @@ def evaluate_model(context: dg.OpExecutionContext, result: dict, lake: LakeResou
     """Publish the evaluation as the asset's metadata, with sampled continuations in several languages, the
     loss curve, and the lineage record (`_lineage.json` in the checkpoint folder: the data versions and file
     hashes of the inputs), which MLflow also keeps."""
+    from fm_pipeline.downstream.crosslingual import crosslingual_transfer, sample_parallel_set
+    from fm_pipeline.evaluation.sampling import sample
+    from fm_pipeline.modeling.checkpoint import load_checkpoint
+    from fm_pipeline.training.loop import TRAIN_CONFIG
+
     out = lake.path("pretrained_checkpoint")
     model, model_config = load_checkpoint(out)
     sp = spm.SentencePieceProcessor(model_file=str(lake.path("tokenizer") / TOKENIZER_MODEL))
@@ -318,6 +325,8 @@ def pretrained_checkpoint(tokenized_corpus):  # a graph input that only orders t
                             "frequencies scores: an untrained or diverged model stops here), it has a loss curve, "
                             "and its lineage names the tokenizer the token files were made with")
 def checkpoint_sound(lake: LakeResource) -> dg.AssetCheckResult:
+    from fm_pipeline.modeling.checkpoint import load_checkpoint
+
     out = lake.path("pretrained_checkpoint")
     problems = []
     _, model_config = load_checkpoint(out)
