@@ -21,7 +21,7 @@ from fm_pipeline.curation.langid.backends import get_detector
 from fm_pipeline.curation.langid.segments import identify
 from fm_pipeline.curation.normalize import normalize_text
 from fm_pipeline.curation.pii.redact import redact_pii
-from fm_pipeline.curation.pii_audit import residual_pii
+from fm_pipeline.curation.pii_audit import REPORT_LIMIT, scan_shards
 from fm_pipeline.curation.quality.profiles import (
     code_rules,
     conversation_rules,
@@ -39,7 +39,6 @@ from fm_pipeline.lake.fanout import (
     WorkPlan,
     close_plan,
     completed,
-    done_marker,
     link_files,
     open_plan,
     run_group,
@@ -193,20 +192,29 @@ def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_
     return stats
 
 
-def _filter_job(job: tuple[str, Path, int, Path, Path, FilterConfig]) -> FilterStats:
-    return filter_shard(*job)
+def _filter_job(job: tuple[str, Path, int, Path, Path, FilterConfig, bool]) -> tuple[FilterStats, list[dict]]:
+    source, shard, index, kept_dir, rejected_dir, config, audit = job
+    stats = filter_shard(source, shard, index, kept_dir, rejected_dir, config)
+    if not audit:
+        return stats, []
+    prefix = f"{SHARD_PREFIX}-{index:05d}-"
+    return stats, scan_shards([p for p in list_shards(kept_dir) if p.name.startswith(prefix)])
 
 
-def _filter_shards(source: str, shards: Sequence[tuple[int, Path]], folder: Path, config: FilterConfig) -> FilterStats:
-    """Filter (position, shard) pairs into `folder/kept` and `folder/rejected`, in a pool; stats merged in order."""
+def _filter_shards(source: str, shards: Sequence[tuple[int, Path]], folder: Path, config: FilterConfig,
+                   audit: bool = False) -> tuple[FilterStats, list[dict[str, str]]]:
+    """Filter (position, shard) pairs into `folder/kept` and `folder/rejected`, in a pool; stats merged in order.
+    With `audit`, each worker then reads back the kept shards it wrote and runs the independent PII detector
+    (`pii_audit`) over them: what it found, in shard order, is the second item (at most `REPORT_LIMIT`)."""
     kept_dir, rejected_dir = folder / KEPT, folder / REJECTED
     kept_dir.mkdir()
     rejected_dir.mkdir()
-    total = FilterStats()
-    jobs = [(source, shard, i, kept_dir, rejected_dir, config) for i, shard in shards]
-    for result in map_shards(_filter_job, jobs, config.processes or None):
-        total.merge(result)
-    return total
+    total, leaks = FilterStats(), []
+    jobs = [(source, shard, i, kept_dir, rejected_dir, config, audit) for i, shard in shards]
+    for stats, found in map_shards(_filter_job, jobs, config.processes or None):
+        total.merge(stats)
+        leaks += found
+    return total, leaks[:REPORT_LIMIT]
 
 
 def _write_manifest(folder: Path, total: FilterStats) -> None:
@@ -225,7 +233,7 @@ def filter_source(source: str, raw_shards: list[Path], output_dir: Path,
     swapped in whole, with `_manifest.json` holding the stats: the whole stage in one step."""
     config = config or FilterConfig()
     with staged_dir(output_dir) as staging:
-        total = _filter_shards(source, list(enumerate(raw_shards)), staging, config)
+        total, _ = _filter_shards(source, list(enumerate(raw_shards)), staging, config)
         _write_manifest(staging, total)
     return total
 
@@ -239,20 +247,19 @@ def plan_filter(source: str, raw_shards: list[Path], output_dir: Path, config: F
     return open_plan(output_dir, raw_shards, group_bytes, max_groups, settings)
 
 
-def filter_group(item: WorkItem, processes: int = 0) -> tuple[FilterStats, bool]:
-    """Filter one group's raw shards into its folder of the work area, complete or absent; (its stats,
-    whether a finished earlier run of the plan was reused)."""
+def filter_group(item: WorkItem, processes: int = 0) -> tuple[FilterStats, list[dict[str, str]], bool]:
+    """Filter one group's raw shards into its folder of the work area, complete or absent, each worker auditing
+    the kept shards it wrote with the independent PII detector: the audit scales out with the groups (and shares
+    their pool) instead of reading the whole corpus in the publish step; published files are hard links of
+    these, so it holds for them. (Its stats, the PII it found, whether a finished earlier run was reused.)"""
     config = replace(FilterConfig(**item.settings["config"]), processes=processes)
-    result, reused = run_group(item, lambda folder: asdict(_filter_shards(
-        item.settings["source"], item.group.items(), folder, config)))
-    return FilterStats(**result), reused
 
+    def work(folder: Path) -> dict:
+        stats, leaks = _filter_shards(item.settings["source"], item.group.items(), folder, config, audit=True)
+        return {"stats": asdict(stats), "residual_pii": leaks}
 
-def audit_group(item: WorkItem, processes: int = 0) -> list[dict[str, str]]:
-    """The independent PII audit (`pii_audit.residual_pii`) of one completed group's kept shards, on the
-    group step's cores: the audit scales out with the groups instead of reading the whole corpus in the
-    publish step. Published files are hard links of these, so the audit holds for them."""
-    return residual_pii(list_shards(done_marker(item.area, item.group).parent / KEPT), processes=processes or None)
+    result, reused = run_group(item, work)
+    return FilterStats(**result["stats"]), result["residual_pii"], reused
 
 
 def publish_filter(plan: WorkPlan, output_dir: Path) -> FilterStats:
@@ -263,7 +270,7 @@ def publish_filter(plan: WorkPlan, output_dir: Path) -> FilterStats:
         for _, folder, result in completed(plan):
             link_files(folder / KEPT, staging / KEPT)
             link_files(folder / REJECTED, staging / REJECTED)
-            total.merge(FilterStats(**result))
+            total.merge(FilterStats(**result["stats"]))
         _write_manifest(staging, total)
     close_plan(plan)
     return total

@@ -22,7 +22,6 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.kr import rrn
 from stdnum.us import ssn
 
-from fm_pipeline.lake.parallel import map_shards
 from fm_pipeline.lake.parquet_io import iter_rows
 
 REGIONS = ("US", "GB", "DE", "FR", "KR", "JP", "CN", "IN")
@@ -34,6 +33,9 @@ _NATIONAL_SHAPE = re.compile(r"\(?\d+\)?(?:(?:[ .-]|\) ?)\d+)+")
 _NINE_DIGITS = re.compile(r"(?:\d\D{0,3}){9}")
 _DIGIT_RUN = re.compile(r"\d[\d -]*\d")
 _IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d\d[ ]?[A-Z0-9]")
+# What every address `ipaddress` accepts contains: four dotted digit groups, or (IPv6) "::" or two colons
+# around hex digits. Lines without it hold no IP, so the token split is skipped for them.
+_IP_HINT = re.compile(r"\d\.\d+\.\d+\.\d|::|[0-9A-Fa-f]:[0-9A-Fa-f]*:")
 _TOKEN_EDGE = ".,;:!?()[]{}<>\"'`«»“”‘’「」『』（）、。，：；"
 _ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-.")
 _VERSION_WORDS = {"v", "ver", "version", "release", "build", "section", "sec", "§", "clause", "article",
@@ -171,7 +173,7 @@ def audit_pii(text: str) -> list[tuple[str, str]]:
     for line in text.split("\n"):
         if "@" in line:
             found += [("EMAIL", e) for e in _emails(line)]
-        if "." in line or ":" in line:
+        if _IP_HINT.search(line):
             found += [("IP_ADDRESS", ip) for ip in _ips(line)]
         if not _NINE_DIGITS.search(line):
             continue
@@ -183,20 +185,13 @@ def audit_pii(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def _scan(job: tuple[Path, int]) -> list[dict[str, str]]:
-    shard, limit = job
+def scan_shards(shards: list[Path], limit: int = REPORT_LIMIT) -> list[dict[str, str]]:
+    """PII the detector finds in the `text` of `shards`, read here in order: id, type and string, at most
+    `limit`."""
     found: list[dict[str, str]] = []
-    for row in iter_rows([shard], columns=["id", "text"]):
+    for row in iter_rows(shards, columns=["id", "text"]):
         for kind, match in audit_pii(row["text"]):
             found.append({"id": row["id"], "type": kind, "match": match})
             if len(found) >= limit:
                 return found
     return found
-
-
-def residual_pii(shards: list[Path], limit: int = REPORT_LIMIT, processes: int | None = 1) -> list[dict[str, str]]:
-    """PII the independent detector still finds in kept text (should be none): id, type and string, at most
-    `limit`, in shard order. Shards are scanned on `processes` workers (None: one per core), as the
-    detector (libphonenumber over a dozen regions) costs about as much as filtering the text did."""
-    found = [f for part in map_shards(_scan, [(shard, limit) for shard in shards], processes) for f in part]
-    return found[:limit]

@@ -126,7 +126,7 @@ def test_fanned_out_filter_publishes_the_single_step_files_and_reruns_only_unfin
     for item in plan.items():
         with contextlib.suppress(OSError):
             results[item.group.key] = filter_group(item, processes=1)
-    assert sorted(results) == ["group_00000", "group_00002"] and not any(r for _, r in results.values())
+    assert sorted(results) == ["group_00000", "group_00002"] and not any(r for _, _, r in results.values())
     assert not (plan.area / "group_00001").exists() and not out.exists(), "nothing published, nothing half-made"
     with pytest.raises(FileNotFoundError, match="group_00001 .* has not completed"):
         publish_filter(plan, out)
@@ -135,7 +135,7 @@ def test_fanned_out_filter_publishes_the_single_step_files_and_reruns_only_unfin
     again = plan_filter("common_crawl", shards, out, FilterConfig(processes=2), group_bytes=sum(
         s.stat().st_size for s in shards) // 3 + 1, max_groups=8, version="1")
     assert again == plan, "the same inputs and settings are the same plan (processes do not count)"
-    reused = {item.group.key: filter_group(item, processes=1)[1] for item in again.items()}
+    reused = {item.group.key: filter_group(item, processes=1)[2] for item in again.items()}
     assert reused == {"group_00000": True, "group_00001": False, "group_00002": True}
     stats = publish_filter(again, out)
     assert _digests(out) == _digests(single), "every file, the manifest included, byte for byte"

@@ -11,7 +11,7 @@ import pytest
 
 from fm_pipeline.curation.filter_stage import FilterConfig, audit_filter, filter_source
 from fm_pipeline.curation.ingest import IngestConfig, ingest_source
-from fm_pipeline.curation.pii_audit import residual_pii
+from fm_pipeline.curation.pii_audit import scan_shards
 from fm_pipeline.lake.parquet_io import iter_rows, list_shards
 from fm_pipeline.lake.paths import raw_corpus_root
 
@@ -72,7 +72,7 @@ def test_pii_is_redacted_with_typed_placeholders_and_counted(common_crawl):
         "주민등록번호 <KR_RRN> 남깁니다. 확인 후 연락 부탁드려요. 제 휴대폰 번호는 <PHONE>이고, "
         "해외 출장 중이라 국제전화로는 <PHONE>로 거시면 됩니다."
     ) in ko_shop["text"].splitlines(), "a phone followed by a Hangul particle is redacted"
-    assert residual_pii(list_shards(out / "kept")) == [], "the independent detector finds nothing left"
+    assert scan_shards(list_shards(out / "kept")) == [], "the independent detector finds nothing left"
 
 
 def test_mojibake_is_repaired_and_code_switching_recorded(common_crawl):

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.pii_samples import shipped_carriers
 from fm_pipeline.curation.pii import detectors
 from fm_pipeline.curation.pii.redact import redact_pii
-from fm_pipeline.curation.pii_audit import audit_pii, residual_pii
+from fm_pipeline.curation.pii_audit import audit_pii, scan_shards
 from fm_pipeline_tests.curation.test_filter_stage import rows, run
 
 ALL_TYPES = (
@@ -68,7 +68,7 @@ def test_no_pii_in_kept_fails_when_the_redactor_misses(tmp_path: Path, monkeypat
     detector reports every phone number left in the kept documents."""
     monkeypatch.setattr(detectors, "_DETECTORS", tuple(d for d in detectors._DETECTORS if d.kind != "PHONE"))
     _, out = run(tmp_path, "common_crawl")
-    leaks = residual_pii(sorted((out / "kept").glob("*.parquet")), processes=2)
+    leaks = scan_shards(sorted((out / "kept").glob("*.parquet")))
     assert sorted((leak["id"], leak["type"], leak["match"]) for leak in leaks) == PHONES_LEFT_WITHOUT_PHONE_RULE
     assert "<PHONE>" not in rows(out / "kept")["pii-ko-shop-contact"]["text"]
 

@@ -11,7 +11,6 @@ import dagster as dg
 from fm_pipeline.curation.filter_stage import (
     FilterConfig,
     audit_filter,
-    audit_group,
     filter_group,
     plan_filter,
     publish_filter,
@@ -69,11 +68,11 @@ def plan_filtered_corpus(context: dg.OpExecutionContext, config: FilteredCorpusC
 @dg.op(out=group_out(), retry_policy=IO_RETRY)
 def filter_shard_group(context: dg.OpExecutionContext, config: FilteredCorpusConfig, item: dict) -> dict:
     """Filter one group of raw shards into the work area, complete or absent (a group finished by an earlier
-    attempt is reused, not redone), then audit its kept shards for PII with the independent detector."""
+    attempt is reused, not redone), each worker auditing the kept shards it wrote for PII with the independent
+    detector."""
     work = WorkItem.from_dict(item)
     with unreadable_shards_fail_at_once(work.group.key):
-        stats, reused = filter_group(work, config.processes)
-    leaks = audit_group(work, config.processes)
+        stats, leaks, reused = filter_group(work, config.processes)
     context.log.info(f"{work.group.key}: {len(work.group.shards)} shards, {stats.documents_in} documents"
                      + (" (finished earlier, reused)" if reused else "") + f", {len(leaks)} PII left in kept text")
     return {"group": work.group.key, "documents_in": stats.documents_in, "kept": stats.kept,
