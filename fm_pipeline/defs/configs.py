@@ -35,5 +35,11 @@ def config_fields(config: dg.Config, target: type, *, renames: Mapping[str, str]
 
 def library_config(config: dg.Config, target: type[T], *, make: Callable[..., T] | None = None,
                    renames: Mapping[str, str] | None = None, only_set: bool = False, **values: Any) -> T:
-    """`target` (or `make`, e.g. a profile constructor) called with `config_fields(config, target, ...)`."""
-    return (make or target)(**config_fields(config, target, renames=renames, only_set=only_set, **values))
+    """`target` (or `make`, e.g. a profile constructor) called with `config_fields(config, target, ...)`.
+
+    A value the library rejects (an unknown profile or strategy, a share out of range) fails the step without a
+    retry: the steps' retry policies are for lost volumes and servers, and the same config fails the same way."""
+    try:
+        return (make or target)(**config_fields(config, target, renames=renames, only_set=only_set, **values))
+    except (TypeError, ValueError) as exc:
+        raise dg.Failure(f"{type(config).__name__}: {exc}", allow_retries=False) from exc

@@ -98,7 +98,7 @@ def compressed_model(context: dg.AssetExecutionContext, config: CompressedModelC
     domain = context.partition_key
     for name in config.techniques or []:
         if name not in TECHNIQUES:
-            raise dg.Failure(f"unknown technique {name!r}; choose from {TECHNIQUES}")
+            raise dg.Failure(f"unknown technique {name!r}; choose from {TECHNIQUES}", allow_retries=False)
     adapted = lake.path("domain_adapted_checkpoint", domain)
     # A vocabulary-expanded checkpoint carries its own tokenizer; its old ids are unchanged, so the general
     # token files still feed the fine-tunes.

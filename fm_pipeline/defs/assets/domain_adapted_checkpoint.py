@@ -112,10 +112,11 @@ def domain_adapted_checkpoint(context: dg.AssetExecutionContext, config: DomainA
     domain = context.partition_key
     for name in [config.strategy, *config.compare]:
         if name not in STRATEGIES:
-            raise dg.Failure(f"unknown strategy {name!r}; choose from {STRATEGIES}")
+            raise dg.Failure(f"unknown strategy {name!r}; choose from {STRATEGIES}", allow_retries=False)
     for name in config.downstream_strategies:
         if name not in TASK_STRATEGIES:
-            raise dg.Failure(f"unknown downstream strategy {name!r}; choose from {TASK_STRATEGIES}")
+            raise dg.Failure(f"unknown downstream strategy {name!r}; choose from {TASK_STRATEGIES}",
+                             allow_retries=False)
     domain_dir = lake.path("domain_corpus", domain)
     probe_docs = _probe_docs(lake)
     shards = lake.path("balanced_shards")
