@@ -157,6 +157,11 @@ class DocumentFilter:
         return run_rules(rules, doc.text, doc.lang, view)
 
 
+def _output_prefix(index: int) -> str:
+    """The name prefix of the kept and rejected shards written from the input shard at position `index`."""
+    return f"{SHARD_PREFIX}-{index:05d}"
+
+
 def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_dir: Path,
                  config: FilterConfig) -> FilterStats:
     """Filter one raw shard into `kept_dir` / `rejected_dir` shards named `part-<index>-<n>.parquet`."""
@@ -165,7 +170,7 @@ def filter_shard(source: str, shard: Path, index: int, kept_dir: Path, rejected_
     langs: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     redactions: Counter[str] = Counter()
-    prefix = f"{SHARD_PREFIX}-{index:05d}"
+    prefix = _output_prefix(index)
     with ShardWriter(kept_dir, CORPUS_SCHEMA, config.shard_bytes, prefix=prefix) as kept, \
             ShardWriter(rejected_dir, REJECTED_SCHEMA, config.shard_bytes, prefix=prefix) as rejected:
         for row in iter_rows([shard]):
@@ -197,7 +202,7 @@ def _filter_job(job: tuple[str, Path, int, Path, Path, FilterConfig, bool]) -> t
     stats = filter_shard(source, shard, index, kept_dir, rejected_dir, config)
     if not audit:
         return stats, []
-    prefix = f"{SHARD_PREFIX}-{index:05d}-"
+    prefix = _output_prefix(index) + "-"
     return stats, scan_shards([p for p in list_shards(kept_dir) if p.name.startswith(prefix)])
 
 
